@@ -245,9 +245,12 @@ def roll_up(scores: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     node_uniques_str = pd.Index([str(v) for v in node_uniques], dtype=object)
     map_leaf = leaf_codes.get_indexer(node_uniques_str)
     missing_code = (node_codes < 0).any()
+    bad: list[str] = []
     if (map_leaf < 0).any() or missing_code:
-        bad = node_uniques_str[map_leaf < 0].tolist() + (["<missing>"] if missing_code else [])
+        used = np.bincount(node_codes[node_codes >= 0], minlength=len(node_uniques)) > 0
+        bad = node_uniques_str[(map_leaf < 0) & used].tolist() + (["<missing>"] if missing_code else [])
         non_leaf = set(nodes.loc[~nodes["is_leaf"], "code"])
+    if bad:
         raise ValidationError(f"scores name nodes that are not leaves of framework {framework.id}", [
             {"column": "node_code", "value": c,
              "expected": (f"scores on the leaves under {c}, not on {c} itself" if c in non_leaf
