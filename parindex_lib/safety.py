@@ -228,8 +228,8 @@ def escape_formula(value: Any) -> Any:
     """Neutralise text that a spreadsheet would run as a formula.
 
     Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a line break (or
-    their full-width forms) gets a leading apostrophe, so Excel and
-    LibreOffice show it as text. Numbers, None and NaN are returned as they
+    their full-width forms), possibly after apostrophes, gets a leading
+    apostrophe, so Excel and LibreOffice show it as text. Numbers, None and NaN are returned as they
     are.
 
     Parameters
@@ -251,9 +251,15 @@ def escape_formula(value: Any) -> Any:
     >>> escape_formula("Điểm")
     'Điểm'
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and _dangerous(value):
         return "'" + value
     return value
+
+
+def _dangerous(text: str) -> bool:
+    # Text already starting with apostrophes before a formula sign gets one
+    # more, so that unescape_formula gives back exactly what was escaped.
+    return text.lstrip("'").startswith(_FORMULA_START)
 
 
 def unescape_formula(value: Any) -> Any:
@@ -266,6 +272,6 @@ def unescape_formula(value: Any) -> Any:
     >>> unescape_formula("'quoted'")
     "'quoted'"
     """
-    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith("'") and _dangerous(value[1:]):
         return value[1:]
     return value
