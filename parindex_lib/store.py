@@ -227,17 +227,24 @@ def _date(value: Any) -> dt.date | None:
     raise ValueError(f"{value!r} is not a date")
 
 
+#: Vietnam's time zone (no daylight saving time): a deadline date ends at midnight there.
+VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
 def _timestamp(value: Any) -> dt.datetime | None:
+    """A deadline: a datetime (naive = UTC), or a date meaning the end of that day in Vietnam."""
     if _blank(value):
         return None
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.strip())
+        value = value.strip()
+        value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, 23, 59, 59, tzinfo=dt.timezone.utc)
+        end = dt.datetime(value.year, value.month, value.day, 23, 59, 59, tzinfo=VIETNAM_TZ)
+        return end.astimezone(dt.timezone.utc)
     raise ValueError(f"{value!r} is not a date and time")
 
 
@@ -1337,7 +1344,8 @@ class TenantSession:
             The tenant's own or a shared framework; it must be scorable and
             written for the unit's kind (and the year, when it lists years).
         deadline
-            When self-scoring closes (UTC; a date means its last second).
+            When self-scoring closes: a datetime (naive = UTC), or a date,
+            meaning the end of that day in Vietnam (23:59:59 UTC+7).
 
         Returns
         -------
@@ -1589,6 +1597,7 @@ class TenantSession:
             raise ValidationError("bad expected_version", [
                 {"column": "expected_version", "value": expected_version,
                  "expected": "the version you read (0 for a leaf never saved)"}])
+        expected_version = int(expected_version)  # numpy integers do not bind in every driver
         if not values:
             raise ValidationError("nothing to save", [
                 {"column": "values", "value": None, "expected": "one or more of " + ", ".join(SCORE_FIELDS)}])
@@ -1817,6 +1826,7 @@ class TenantSession:
                 if not bad:
                     cleaned[i] = (ref, clean)
             if errs:
+                errs.sort(key=lambda f: (f["row"] is None, f["row"] or 0))
                 raise ValidationError(f"scores in {src} refused, nothing was written", errs)
             now = _now()
             made = sorted(creatable & pairs)
@@ -2135,8 +2145,7 @@ def _check_evidence(name: str, content: bytes | None, url: str | None, media_typ
     data = bytes(content)  # type: ignore[arg-type]
     size = len(data)
     if size > max_bytes:
-        raise refuse("size_bytes", size, f"at most {max_bytes / 1048576:g} MB (this file is {size / 1048576:.1f} MB)",
-                     "too large")
+        raise refuse("size_bytes", size, f"at most {_size(max_bytes)} (this file is {_size(size)})", "too large")
     if size == 0:
         raise refuse("size_bytes", 0, "a file with content", "empty file")
     ext = label.rsplit(".", 1)[-1].lower() if "." in label else ""
@@ -2151,3 +2160,11 @@ def _check_evidence(name: str, content: bytes | None, url: str | None, media_typ
         raise refuse("content", data[:8].hex(), f"the content of a .{ext} file", f"the bytes are not a .{ext} file")
     return {"kind": "file", "name": label, "media_type": EVIDENCE_TYPES[ext][0], "size_bytes": size,
             "sha256": hashlib.sha256(data).hexdigest(), "content": data, "url": None}
+
+
+def _size(n: int) -> str:
+    """A number of bytes for people: ``20 MB``, ``1.5 KB``."""
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
