@@ -1,0 +1,131 @@
+"""Who may use which app, and the checks the store does not make yet.
+
+The apps ask these functions rather than deciding themselves. The checks in
+the second half belong in :mod:`parindex_lib.store` (asked for: the store's
+``save_score`` and ``set_status`` should refuse these cases themselves, so
+that the command line and every other caller obey them too). They run in
+Python on the server, before anything is written, whatever the browser sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from parindex_lib.errors import AccessDenied
+
+__all__ = ["APPS", "apps_for_role", "may_use", "editable_units", "lock_reason", "require_open_sheet",
+           "missing_explanations", "missing_reasons"]
+
+#: The apps in the order the index lists them, with the roles that may use each.
+APPS: dict[str, tuple[str, ...]] = {
+    "self_assessment": ("admin", "editor"),
+    "appraisal": ("admin", "appraiser"),
+    "import_wizard": ("admin",),
+    "results": ("admin", "appraiser", "editor", "analyst", "researcher"),
+}
+
+
+def apps_for_role(role: str) -> list[str]:
+    """The apps a member with ``role`` may use, in index order."""
+    return [name for name, roles in APPS.items() if role in roles]
+
+
+def may_use(role: str, app: str) -> bool:
+    return role in APPS.get(app, ())
+
+
+def editable_units(role: str, unit_codes: Iterable[str] | None, units: pd.DataFrame) -> pd.DataFrame:
+    """The units a member may self-assess: all for an admin, their own for an editor."""
+    if role == "admin":
+        return units
+    if role == "editor" and unit_codes is not None:
+        return units[units["code"].isin(list(unit_codes))]
+    return units.iloc[0:0]
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def lock_reason(assessment: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[str, str] | None:
+    """Why the self-assessment sheet is closed, or None while it is open.
+
+    Returns
+    -------
+    tuple or None
+        ``("status", status)`` once submitted (or later), ``("deadline",
+        iso timestamp)`` after the self-scoring deadline.
+    """
+    if assessment.get("status") != "draft":
+        return ("status", str(assessment.get("status")))
+    deadline = assessment.get("deadline")
+    if deadline is not None and not (isinstance(deadline, float) and math.isnan(deadline)) and not pd.isna(deadline):
+        when = pd.Timestamp(deadline)
+        if when.tzinfo is None:
+            when = when.tz_localize("UTC")
+        now_ts = pd.Timestamp(now or dt.datetime.now(dt.timezone.utc))
+        if now_ts.tzinfo is None:
+            now_ts = now_ts.tz_localize("UTC")
+        if now_ts > when:
+            return ("deadline", when.isoformat())
+    return None
+
+
+def require_open_sheet(assessment: Mapping[str, Any], now: dt.datetime | None = None) -> None:
+    """Refuse a self-score write on a submitted sheet or after the deadline."""
+    reason = lock_reason(assessment, now)
+    if reason is None:
+        return
+    kind, value = reason
+    where = f"unit {assessment.get('unit_code')}, {assessment.get('year')}"
+    if kind == "status":
+        raise AccessDenied(f"the self-assessment of {where} is {value}: self scores can no longer change")
+    raise AccessDenied(f"the self-assessment deadline of {where} passed ({value}): the sheet is locked")
+
+
+def missing_explanations(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Failure rows for leaves scored without evidence and without an explanation.
+
+    Parameters
+    ----------
+    rows
+        Mappings with ``node_code``, ``self_score``, ``evidence`` (link
+        text), ``files`` (number of evidence files) and ``explanation``.
+    """
+    out = []
+    for r in rows:
+        if _blank(r.get("self_score")):
+            continue
+        if _blank(r.get("evidence")) and not r.get("files") and _blank(r.get("explanation")):
+            out.append({"row": None, "column": f"{r['node_code']}: explanation", "value": None,
+                        "expected": "an explanation, since there is no evidence (file or link)"})
+    return out
+
+
+def missing_reasons(rows: Iterable[Mapping[str, Any]], tol: float = 1e-9) -> list[dict[str, Any]]:
+    """Failure rows for appraised scores that differ from the self score without a reason.
+
+    Parameters
+    ----------
+    rows
+        Mappings with ``node_code``, ``self_score`` and ``appraised_score``
+        (floats, NaN = none) and ``appraisal_reason``.
+    """
+    out = []
+    for r in rows:
+        a, s = r.get("appraised_score"), r.get("self_score")
+        if _blank(a):
+            continue
+        differs = _blank(s) or abs(float(a) - float(s)) > tol
+        if differs and _blank(r.get("appraisal_reason")):
+            out.append({"row": None, "column": f"{r['node_code']}: appraisal_reason", "value": a,
+                        "expected": "a reason, since the appraised score differs from the self score"})
+    return out

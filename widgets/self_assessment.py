@@ -1,0 +1,555 @@
+"""The self-assessment app: a unit scores itself, leaf by leaf, with evidence.
+
+The framework tree shows as collapsible sections (one per field, criteria
+inside, built when first opened); each leaf shows its maximum points and the
+scoring guidance, a score input (text that accepts ``0,5`` and ``0.5``, or a
+choice of the rubric's levels), an evidence link, evidence files and an
+explanation. Survey-based leaves are read-only. Totals per criterion, field
+and overall follow every keystroke. Saving writes the changed leaves with
+their row versions; a conflict with another editor shows both values.
+Submitting locks the sheet; a deadline locks it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+
+from parindex_lib.errors import ValidationError
+
+from . import policy
+from .base import App, css_code, esc, local_time
+from .sheet import Sheet
+
+__all__ = ["SelfAssessmentApp"]
+
+
+def _blank(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+SELF_FIELDS = ("self_score", "explanation", "evidence")
+RESPONSE_FIELDS = ("unit_response",)
+_DESC = {"description_width": "150px"}
+
+
+class SelfAssessmentApp(App):
+    """Self-assessment of one unit's scoring sheet for one year."""
+
+    title_key = "self.title"
+    app_class = "pi-self-assessment"
+
+    # -- construction --------------------------------------------------------------
+    def build(self) -> None:
+        self.sheet: Sheet | None = None
+        self._leaf: dict[str, dict[str, W.Widget]] = {}
+        self._crit: dict[str, W.HTML] = {}
+        self._built_fields: set[int] = set()
+        self._confirm_submit = False
+        self._selection: tuple[str | None, int | None] = (None, None)
+        with self.session() as s:
+            units = s.units()
+            role, codes = s.role, s.unit_codes
+            assessments = s.assessments()
+        self._units = policy.editable_units(role, codes, units).reset_index(drop=True)
+        self._assessments = assessments[assessments["unit_code"].isin(self._units["code"])]
+
+        self._unit = W.Dropdown(options=[], value=None, style=_DESC, layout=W.Layout(width="460px"))
+        self._unit.add_class("pi-unit")
+        self._year = W.Dropdown(options=[], value=None, style={"description_width": "60px"},
+                                layout=W.Layout(width="160px"))
+        self._year.add_class("pi-year")
+        self._status = W.HTML()
+        self._status.add_class("pi-status")
+        self._total = W.HTML()
+        self._total.add_class("pi-total")
+        self._fields = W.Accordion(children=[], selected_index=None)
+        self._fields.add_class("pi-fields")
+        self._save = self.button("pi-save", "primary", "save")
+        self._submit = self.button("pi-submit", "warning", "lock")
+        self._save_status = W.HTML()
+        self._save_status.add_class("pi-save-status")
+        self._conflicts = W.VBox()
+        self._conflicts.add_class("pi-conflicts")
+        pickers = W.HBox([self._unit, self._year], layout=W.Layout(flex_flow="row wrap", align_items="center"))
+        actions = W.HBox([self._save, self._submit, self._save_status],
+                         layout=W.Layout(align_items="center", flex_flow="row wrap"))
+        actions.add_class("pi-actions")
+        self._body.children = [pickers, self._status, self._total, self._conflicts, self._fields, actions]
+
+        self._unit.options = [(f"{c} — {n}", c) for c, n in zip(self._units["code"], self._units["name"])]
+        self.on_change(self._unit, self._on_unit)
+        self.on_change(self._year, self._on_year)
+        self.on_change(self._fields, self._on_field_opened, names="selected_index")
+        self.on_click(self._save, self._on_save)
+        self.on_click(self._submit, self._on_submit)
+
+        unit = self.env.param("unit")
+        if unit not in set(self._units["code"]):
+            unit = self._units["code"].iloc[0] if len(self._units) == 1 else None
+        if unit is not None:
+            self._unit.value = unit
+            self._fill_years(unit)
+            year = self.env.param("year")
+            years = [y for _, y in self._year.options]
+            if year is not None and year.isdigit() and int(year) in years:
+                self._year.value = int(year)
+            self._open(self._unit.value, self._year.value)
+
+    def _fill_years(self, unit: str | None) -> None:
+        rows = self._assessments[self._assessments["unit_code"] == unit]
+        years = sorted(rows["year"].astype(int).tolist(), reverse=True)
+        self._year.options = [(str(y), y) for y in years]
+        drafts = rows[rows["status"] == "draft"]["year"].astype(int).tolist()
+        self._year.value = max(drafts) if drafts else (years[0] if years else None)
+
+    # -- events -----------------------------------------------------------------------
+    def _on_unit(self, change: dict) -> None:
+        if not self._leave_allowed(revert=("unit", change["old"])):
+            return
+        with self.syncing():
+            self._fill_years(change["new"])
+        self._open(self._unit.value, self._year.value)
+
+    def _on_year(self, change: dict) -> None:
+        if not self._leave_allowed(revert=("year", change["old"])):
+            return
+        self._open(self._unit.value, self._year.value)
+
+    def _leave_allowed(self, revert: tuple[str, Any]) -> bool:
+        """Refuse to switch sheets while changes are unsaved (the person's work is never dropped)."""
+        if self.sheet is None or not self.sheet.changed():
+            return True
+        with self.syncing():
+            if revert[0] == "unit":
+                self._unit.value = revert[1]
+            else:
+                self._year.value = revert[1]
+        self.show_warning(self.tr("self.unsaved", n=len(self.sheet.changed())))
+        return False
+
+    def _open(self, unit: str | None, year: int | None) -> None:
+        self.clear_message()
+        self._confirm_submit = False
+        if unit is None or year is None:
+            self.sheet = None
+            self._fields.children = []
+            return
+        with self.session() as s:
+            self.sheet = Sheet.load(s, unit, int(year))
+        self._selection = (unit, int(year))
+        self._build_tree()
+
+    def _on_field_opened(self, change: dict) -> None:
+        index = change["new"]
+        if index is not None:
+            self._build_field(index)
+
+    def _on_input(self, code: str, name: str, change: dict) -> None:
+        if self.sheet is None:
+            return
+        self.sheet.set(code, name, change["new"])
+        self._confirm_submit = False
+
+    def _on_upload(self, code: str, change: dict) -> None:
+        files = change["new"]
+        if not files or self.sheet is None:
+            return
+        sheet = self.sheet
+        with self.session() as s:
+            sheet.assessment = s.assessment(sheet.unit_code, sheet.year)
+            policy.require_open_sheet(sheet.assessment)
+            names = []
+            for f in files:
+                s.add_evidence(sheet.unit_code, sheet.year, code, name=str(f["name"]), content=bytes(f["content"]),
+                               media_type=f.get("type") or None)
+                names.append(str(f["name"]))
+            sheet.evidence = s.evidence(sheet.unit_code, sheet.year)
+        with self.syncing():
+            self._leaf[code]["upload"].value = ()
+        self.show_info(self.tr("self.evidence_added", name=", ".join(names), code=code))
+
+    def _on_save(self) -> None:
+        sheet = self.sheet
+        if sheet is None:
+            self.show_warning(self.tr("self.need_unit"))
+            return
+        if not sheet.changed():
+            self.show_info(self.tr("self.nothing_to_save"))
+            return
+        with self.session() as s:
+            sheet.assessment = s.assessment(sheet.unit_code, sheet.year)
+            if self._responding():
+                report = sheet.save(s, RESPONSE_FIELDS)
+            else:
+                policy.require_open_sheet(sheet.assessment)
+                report = sheet.save(s, SELF_FIELDS, check=policy.missing_explanations)
+        self._show_report(report)
+
+    def _show_report(self, report: Any) -> None:
+        time = local_time(report.at).strftime("%H:%M")
+        if report.saved:
+            self._save_status.value = f'<span role="status">{esc(self.tr("common.saved_at", time=time))}</span>'
+        if not report.failures.empty:
+            self.show_error(ValidationError(self.tr("self.not_saved_invalid", n=len(report.failures)),
+                                            report.failures), row_label=self.tr("appraisal.col_row"))
+        elif report.conflicts:
+            self.show_warning(self.tr("self.conflict_title"))
+        else:
+            self.show_info(self.tr("self.saved", n=len(report.saved), time=time))
+        self._show_conflicts()
+
+    def _show_conflicts(self) -> None:
+        sheet = self.sheet
+        rows = []
+        if sheet is not None:
+            for code, exc in sheet.conflicts.items():
+                mine = self.button(f"pi-keep-mine-{css_code(code)}")
+                mine.description = self.tr("self.keep_mine")
+                theirs = self.button(f"pi-keep-theirs-{css_code(code)}")
+                theirs.description = self.tr("self.keep_theirs")
+                self.on_click(mine, functools.partial(self._resolve, code, True))
+                self.on_click(theirs, functools.partial(self._resolve, code, False))
+                text = self.tr("self.conflict_row", code=code, field=exc.field, yours=self._shown(exc.yours),
+                               theirs=self._shown(exc.theirs), who=exc.changed_by or "?")
+                rows.append(W.HBox([W.HTML(f'<div class="pi-msg-warning">{esc(text)}</div>'), mine, theirs],
+                                   layout=W.Layout(align_items="center", flex_flow="row wrap")))
+        self._conflicts.children = rows
+
+    def _shown(self, value: Any) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.num(value)
+        return "–" if value is None else str(value)
+
+    def _resolve(self, code: str, mine: bool) -> None:
+        sheet = self.sheet
+        if sheet is None:
+            return
+        with self.session() as s:
+            if mine:
+                fields = RESPONSE_FIELDS if self._responding() else SELF_FIELDS
+                report = sheet.keep_mine(s, code, fields)
+                if not report.ok:
+                    self._show_report(report)
+                    return
+            else:
+                sheet.keep_theirs(s, code)
+                self._fill_leaf(code)
+        self._show_conflicts()
+        self.show_info(self.tr("self.conflict_resolved", code=code))
+
+    def _on_submit(self) -> None:
+        sheet = self.sheet
+        if sheet is None:
+            self.show_warning(self.tr("self.need_unit"))
+            return
+        if sheet.changed():
+            self.show_warning(self.tr("self.unsaved", n=len(sheet.changed())))
+            return
+        if not self._confirm_submit:
+            self._confirm_submit = True
+            self.show_warning(self.tr("self.confirm_submit"))
+            return
+        self._confirm_submit = False
+        with self.session() as s:
+            sheet.assessment = s.assessment(sheet.unit_code, sheet.year)
+            policy.require_open_sheet(sheet.assessment)
+            sheet.assessment = s.set_status(sheet.unit_code, sheet.year, "submitted",
+                                            reason="self-assessment submitted",
+                                            expected_version=int(sheet.assessment["version"]))
+            self._assessments = s.assessments()
+        self.show_info(self.tr("self.submitted"))
+
+    # -- the tree -------------------------------------------------------------------------
+    def _build_tree(self) -> None:
+        sheet = self.sheet
+        assert sheet is not None
+        self._leaf.clear()
+        self._crit.clear()
+        self._built_fields = set()
+        fields = sheet.framework.fields
+        with self.syncing():
+            self._fields.selected_index = None
+            self._fields.children = [W.VBox(layout=W.Layout(width="100%")) for _ in range(len(fields))]
+            for i in range(len(fields)):
+                self._fields.children[i].add_class(f"pi-field-{css_code(fields.iloc[i]['code'])}")
+        self._field_codes = fields["code"].astype(str).tolist()
+
+    def _build_field(self, index: int) -> None:
+        if index in self._built_fields or self.sheet is None:
+            return
+        sheet = self.sheet
+        nodes = sheet.framework.nodes
+        field_code = self._field_codes[index]
+        rows: list[W.Widget] = []
+        for child in nodes[nodes["parent_code"] == field_code].itertuples(index=False):
+            if child.is_leaf:
+                rows.append(self._leaf_row(str(child.code)))
+                continue
+            head = W.HTML()
+            head.add_class("pi-criterion")
+            self._crit[str(child.code)] = head
+            rows.append(head)
+            for leaf in nodes[nodes["parent_code"] == child.code].itertuples(index=False):
+                rows.append(self._leaf_row(str(leaf.code)))
+        with self.syncing():
+            self._fields.children[index].children = rows
+            self._built_fields.add(index)
+            for code in self._leaf_codes_of(field_code):
+                self._texts_for_leaf(code)
+                self._fill_leaf(code)
+
+    def _leaf_codes_of(self, field_code: str) -> list[str]:
+        return [c for c in self._leaf if c == field_code or c.startswith(field_code + ".")]
+
+    def _leaf_row(self, code: str) -> W.Widget:
+        sheet = self.sheet
+        assert sheet is not None
+        node = sheet.node(code)
+        cls = css_code(code)
+        head = W.HTML()
+        head.add_class(f"pi-leaf-head-{cls}")
+        error = W.HTML()
+        error.add_class(f"pi-error-{cls}")
+        parts: dict[str, W.Widget] = {"head": head, "error": error}
+        right: list[W.Widget] = []
+        if node["assessed_by"] != "self":
+            ro = W.HTML()
+            ro.add_class(f"pi-readonly-{cls}")
+            parts["readonly"] = ro
+            right.append(ro)
+        else:
+            if node["rubric"]:
+                score = W.Dropdown(options=[], value=None, style=_DESC, layout=W.Layout(width="95%"))
+            else:
+                score = W.Text(value="", style=_DESC, layout=W.Layout(width="330px"), continuous_update=True)
+            score.add_class(f"pi-score-{cls}")
+            link = W.Text(value="", style=_DESC, layout=W.Layout(width="95%"), continuous_update=False)
+            link.add_class(f"pi-evidence-{cls}")
+            upload = W.FileUpload(accept=".pdf,.doc,.docx,.xls,.xlsx,.odt,.ods,.png,.jpg,.jpeg", multiple=False,
+                                  layout=W.Layout(width="auto"))
+            upload.add_class(f"pi-upload-{cls}")
+            files = W.HTML()
+            files.add_class(f"pi-files-{cls}")
+            explanation = W.Textarea(value="", style=_DESC, layout=W.Layout(width="95%", height="52px"),
+                                     continuous_update=False)
+            explanation.add_class(f"pi-explanation-{cls}")
+            appraisal = W.HTML()
+            appraisal.add_class(f"pi-appraisal-{cls}")
+            response = W.Textarea(value="", style=_DESC, layout=W.Layout(width="95%", height="52px", display="none"),
+                                  continuous_update=False)
+            response.add_class(f"pi-response-{cls}")
+            parts.update(score=score, evidence=link, upload=upload, files=files, explanation=explanation,
+                         appraisal=appraisal, unit_response=response)
+            right += [score, link, W.HBox([upload, files], layout=W.Layout(align_items="center")), explanation,
+                      appraisal, response]
+            for name in ("evidence", "explanation", "unit_response"):
+                self.on_change(parts[name], functools.partial(self._on_input, code, name))
+            self.on_change(score, functools.partial(self._on_input, code, "self_score"))
+            self.on_change(upload, functools.partial(self._on_upload, code))
+        row = W.HBox([W.VBox([head, error], layout=W.Layout(width="46%")),
+                      W.VBox(right, layout=W.Layout(width="54%"))], layout=W.Layout(width="100%"))
+        row.add_class("pi-leaf")
+        row.add_class(f"pi-leaf-{cls}")
+        parts["row"] = row
+        self._leaf[code] = parts
+        return row
+
+    def _texts_for_leaf(self, code: str) -> None:
+        sheet = self.sheet
+        assert sheet is not None
+        node = sheet.node(code)
+        parts = self._leaf[code]
+        en = self.lang == "en"
+        name = (node["name_en"] or node["name_vi"]) if en else node["name_vi"]
+        guidance = (node["guidance_en"] or node["guidance_vi"]) if en else node["guidance_vi"]
+        html = (f'<div class="pi-leaf-title">{esc(code)}. {esc(name)}</div>'
+                f'<div>{esc(self.tr("self.max", max=float(node["max_points"])))}</div>')
+        if guidance:
+            html += (f'<details class="pi-guidance"><summary>{esc(self.tr("self.guidance"))}</summary>'
+                     f"{esc(guidance)}</details>")
+        parts["head"].value = html
+        if "score" not in parts:
+            return
+        score = parts["score"]
+        score.description = self.tr("self.score")
+        if isinstance(score, W.Dropdown):
+            current = score.value
+            options = [(self.tr("self.rubric_choose"), None)]
+            for points, label_vi, label_en in node["rubric"]:
+                text = (label_en or label_vi) if en else label_vi
+                options.append((f"{text} ({self.num(points)})", float(points)))
+            score.options = options
+            score.value = current if current in [v for _, v in options] else None
+        else:
+            score.placeholder = self.tr("self.score_placeholder")
+        parts["evidence"].description = self.tr("self.evidence_link")
+        parts["evidence"].placeholder = self.tr("self.evidence_link_placeholder")
+        parts["upload"].description = self.tr("self.evidence_upload")
+        parts["explanation"].description = self.tr("self.explanation")
+        parts["explanation"].placeholder = self.tr("self.explanation_placeholder")
+        parts["unit_response"].description = self.tr("appraisal.unit_response")
+
+    def _fill_leaf(self, code: str) -> None:
+        """Put the sheet's current values into one leaf's inputs."""
+        sheet = self.sheet
+        parts = self._leaf.get(code)
+        if sheet is None or parts is None or "score" not in parts:
+            return
+        with self.syncing():
+            value = sheet.value(code, "self_score")
+            score = parts["score"]
+            if isinstance(score, W.Dropdown):
+                try:
+                    x = float(value)
+                except (TypeError, ValueError):
+                    x = math.nan
+                allowed = [v for _, v in score.options if v is not None]
+                score.value = next((v for v in allowed if not math.isnan(x) and abs(v - x) < 1e-9), None)
+            else:
+                score.value = self._as_text(value)
+            for name in ("evidence", "explanation", "unit_response"):
+                parts[name].value = self._as_text(sheet.value(code, name))
+
+    def _as_text(self, value: Any) -> str:
+        if value is None or value is pd.NA:
+            return ""
+        if isinstance(value, float):
+            return "" if math.isnan(value) else self.num(value, 4)
+        return str(value)
+
+    # -- language and refresh -----------------------------------------------------------------
+    def translate(self) -> None:
+        self._unit.description = self.tr("common.unit")
+        self._year.description = self.tr("common.year")
+        self._save.description = self.tr("self.save")
+        self._submit.description = self.tr("self.submit")
+        for code in list(self._leaf):
+            self._texts_for_leaf(code)
+            self._fill_leaf(code)
+        self._show_conflicts()
+
+    def _responding(self) -> bool:
+        """True in the explanation round: submitted, with round-1 adjustments to answer."""
+        sheet = self.sheet
+        if sheet is None or sheet.status != "submitted":
+            return False
+        return bool(self._adjusted())
+
+    def _adjusted(self) -> list[str]:
+        sheet = self.sheet
+        if sheet is None:
+            return []
+        out = []
+        for code, rec in sheet.stored.items():
+            a, s_ = rec.get("appraised_score"), rec.get("self_score")
+            rnd = rec.get("appraisal_round")
+            if rnd is None or rnd is pd.NA or (isinstance(rnd, float) and math.isnan(rnd)) or int(rnd) != 1:
+                continue
+            if a is None or (isinstance(a, float) and math.isnan(a)):
+                continue
+            if s_ is None or (isinstance(s_, float) and math.isnan(s_)) or abs(float(a) - float(s_)) > 1e-9:
+                out.append(code)
+        return out
+
+    def refresh(self) -> None:
+        sheet = self.sheet
+        show = sheet is not None
+        for w in (self._save, self._submit):
+            w.layout.display = None if show else "none"
+        if sheet is None:
+            self._status.value = (f'<div class="pi-msg-warning">{esc(self.tr("self.no_units"))}</div>'
+                                  if self._units.empty else f"<p>{esc(self.tr('self.need_unit'))}</p>")
+            self._total.value = ""
+            return
+        lock = policy.lock_reason(sheet.assessment)
+        responding = self._responding()
+        status_bits = [self.tr("self.status", status=self.tr(f"statuses.{sheet.status}"))]
+        deadline = sheet.assessment.get("deadline")
+        if deadline is not None and not pd.isna(deadline):
+            local = local_time(pd.Timestamp(deadline).to_pydatetime())
+            status_bits.append(self.tr("self.deadline", deadline=local.strftime("%d/%m/%Y %H:%M")))
+        html = " · ".join(esc(b) for b in status_bits)
+        if sheet.framework.status == "demo":
+            html += f' <span class="pi-demo-badge">{esc(self.tr("common.demo_badge"))}</span>'
+        html = f'<div>{esc(sheet.unit_code)} — {esc(sheet.unit.get("name"))}</div><div>{html}</div>'
+        if lock is not None and not responding:
+            key = "self.locked_status" if lock[0] == "status" else "self.locked_deadline"
+            text = self.tr(key, status=self.tr(f"statuses.{lock[1]}") if lock[0] == "status" else "",
+                           deadline=lock[1])
+            html += f'<div class="pi-msg-warning pi-locked" role="status">{esc(text)}</div>'
+        self._status.value = html
+        totals = sheet.totals()
+        points, mx = totals.get("total", (math.nan, sheet.framework.max_points))
+        self._total.value = esc(self.tr("self.total", points=float(points), max=float(mx)))
+        en = self.lang == "en"
+        fields = sheet.framework.fields
+        titles = []
+        for rec in fields.itertuples(index=False):
+            p, m = totals.get(str(rec.code), (math.nan, rec.max_points))
+            name = (rec.name_en or rec.name_vi) if en else rec.name_vi
+            titles.append(self.tr("self.field_total", code=rec.code, name=name, points=float(p), max=float(m)))
+        self._fields.titles = tuple(titles)
+        nodes = sheet.framework.nodes.set_index("code")
+        for code, head in self._crit.items():
+            p, m = totals.get(code, (math.nan, float(nodes.loc[code, "max_points"])))
+            name = (nodes.loc[code, "name_en"] or nodes.loc[code, "name_vi"]) if en else nodes.loc[code, "name_vi"]
+            head.value = (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
+                          f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
+        locked_self = lock is not None
+        adjusted = set(self._adjusted()) if responding else set()
+        for code, parts in self._leaf.items():
+            node = sheet.node(code)
+            if "readonly" in parts:
+                survey = sheet.stored_value(code, "survey_points")
+                key = "self.survey_readonly" if node["assessed_by"] == "survey" else "self.computed_readonly"
+                parts["readonly"].value = (f'<span class="pi-readonly">'
+                                           f'{esc(self.tr(key, points=self.num(survey)))}</span>')
+                continue
+            problem = sheet.number_problem(code, "self_score")
+            parts["error"].value = ("" if problem is None else
+                                    f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>')
+            if problem is None:
+                parts["score"].remove_class("pi-invalid")
+            else:
+                parts["score"].add_class("pi-invalid")
+            for name in ("score", "evidence", "upload", "explanation"):
+                parts[name].disabled = locked_self
+            files = sheet.files(code)
+            names = ", ".join(str(n) for n in files["name"]) if len(files) else ""
+            parts["files"].value = (f'<span class="pi-files">{esc(self.tr("self.evidence_files", names=names))}</span>'
+                                    if names else "")
+            answered = not _blank(sheet.stored_value(code, "unit_response"))
+            if code in adjusted or (sheet.status != "draft" and answered):
+                a = sheet.stored_value(code, "appraised_score")
+                reason = sheet.stored_value(code, "appraisal_reason")
+                parts["appraisal"].value = (f'<div class="pi-msg-warning">{esc(self.tr("appraisal.appraised_score"))}: '
+                                            f'{esc(self.num(a))} — {esc(self.tr("appraisal.reason"))}: '
+                                            f'{esc("" if _blank(reason) else reason)}</div>')
+                parts["unit_response"].layout.display = None
+                parts["unit_response"].disabled = code not in adjusted
+            else:
+                parts["appraisal"].value = ""
+                parts["unit_response"].layout.display = "none"
+        self._save.disabled = locked_self and not responding
+        self._submit.disabled = locked_self
+        if self._confirm_submit:
+            self._submit.description = self.tr("self.confirm_submit").split(".")[0]
+        else:
+            self._submit.description = self.tr("self.submit")
+        n = len(sheet.changed())
+        if n:
+            self._save_status.value = f'<span role="status">{esc(self.tr("self.unsaved", n=n))}</span>'
+        elif sheet.saved_at is not None:
+            self._save_status.value = (f'<span role="status">'
+                                       f'{esc(self.tr("common.saved_at", time=local_time(sheet.saved_at).strftime("%H:%M")))}</span>')
+        else:
+            self._save_status.value = ""
