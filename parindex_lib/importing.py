@@ -20,11 +20,13 @@ dropped. :func:`score_template` writes the blank sheet to fill in.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import difflib
 import io
 import math
+import os
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -675,11 +677,19 @@ def _years(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return years, blank & ~bad, bad
 
 
-def _nearest(code: str, known: Sequence[str], lower_map: dict[str, list[str]]) -> list[str]:
+def _nearest(code: str, known_sorted: list[str], lower_map: dict[str, list[str]]) -> list[str]:
+    """Up to three known codes close to ``code``: same letters in another case, then
+    difflib's closest, then the neighbours sharing the longest prefix."""
     hits = list(lower_map.get(code.lower(), []))
-    for h in difflib.get_close_matches(code, known, n=3, cutoff=0.4):
+    for h in difflib.get_close_matches(code, known_sorted, n=3, cutoff=0.5):
         if h not in hits:
             hits.append(h)
+    if len(hits) < 3:
+        at = bisect.bisect_left(known_sorted, code)
+        lo = max(0, at - 3)
+        near = [(-len(os.path.commonprefix([k, code])), abs(lo + i - at), k)
+                for i, k in enumerate(known_sorted[lo:at + 3])]
+        hits += [k for p, _, k in sorted(near) if p < 0 and k not in hits]
     return hits[:3]
 
 
@@ -797,7 +807,7 @@ def read_scores(
     # -- units -------------------------------------------------------------
     ucol = col_of["unit_code"]
     unit_codes = _texts(table[ucol].to_numpy(dtype=object), code=False)
-    known_units = [_clean_text(c) for c in units["code"].tolist()]
+    known_units = sorted(_clean_text(c) for c in units["code"].tolist())
     known_set = set(known_units)
     lower_map: dict[str, list[str]] = {}
     for k in known_units:

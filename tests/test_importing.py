@@ -1,0 +1,679 @@
+"""read_table, read_scores and score_template on real files written to tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+import unicodedata
+import zipfile
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import xlsxwriter
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parindex_lib.errors import FileRefused, FrameworkIncompleteError, ValidationError
+from parindex_lib.exporting import write_scores_file
+from parindex_lib.framework import read_framework_yaml
+from parindex_lib.importing import (
+    LONG_COLUMNS,
+    canonical_header,
+    header_key,
+    read_scores,
+    read_table,
+    score_template,
+)
+
+NAN = math.nan
+
+# Worth 10 points. 1.1.1 has a rubric (2 / 1 / 0); 2.1.2 is scored by the survey;
+# 1.2 is a criterion without subcriteria (a leaf).
+FW_YAML = """
+id: test_fw
+name_vi: Bộ tiêu chí kiểm thử
+level: department
+max_points: 10
+years: [2023, 2024]
+bonus_cap: 1
+penalty_cap: 1
+nodes:
+  - {code: "1", name_vi: Công tác chỉ đạo, max_points: 6, children: [
+      {code: "1.1", name_vi: Kế hoạch CCHC, max_points: 4, children: [
+         {code: "1.1.1", name_vi: Ban hành kế hoạch CCHC, max_points: 2, rubric: [
+            {points: 2, label_vi: Đúng hạn}, {points: 1, label_vi: Chậm}, {points: 0, label_vi: Không ban hành}]},
+         {code: "1.1.2", name_vi: Mức độ thực hiện kế hoạch, max_points: 2}]},
+      {code: "1.2", name_vi: Báo cáo CCHC, max_points: 2}]}
+  - {code: "2", name_vi: Tác động của CCHC, max_points: 4, children: [
+      {code: "2.1", name_vi: Sự hài lòng, max_points: 4, children: [
+         {code: "2.1.1", name_vi: Giải quyết phản ánh, max_points: 1},
+         {code: "2.1.2", name_vi: Mức độ hài lòng của người dân, max_points: 3, assessed_by: survey}]}]}
+"""
+SELF_LEAVES = ["1.1.1", "1.1.2", "1.2", "2.1.1"]
+LONG_HEADER = ["unit_code", "year", "node_code", "self_score", "appraised_score", "survey_points", "evidence",
+               "explanation"]
+
+
+@pytest.fixture(scope="module")
+def fw():
+    return read_framework_yaml(FW_YAML, "test_fw.yaml")
+
+
+@pytest.fixture(scope="module")
+def units():
+    return pd.DataFrame({"code": ["D01", "D02", "D03", "X001"],
+                         "name": ["Sở Nội vụ", "Sở Tài chính", "Sở Y tế", "Xã Hòa Bình"]})
+
+
+def write_csv(path, rows, *, encoding="utf-8", delimiter=","):
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    return path
+
+
+def write_xlsx(path, rows, *, title_rows=0, sheet="Sheet1", merge_title=True):
+    """rows under `title_rows` merged title rows, with openpyxl."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    width = max(len(r) for r in rows)
+    for i in range(title_rows):
+        ws.cell(row=i + 1, column=1, value=f"BẢNG TỰ CHẤM ĐIỂM CHỈ SỐ CCHC NĂM 2024 ({i + 1})")
+        if merge_title:
+            ws.merge_cells(start_row=i + 1, start_column=1, end_row=i + 1, end_column=width)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+def failures(err: ValidationError) -> set[tuple]:
+    return {(r.row, r.column, r.value) for r in err.failures.itertuples()}
+
+
+def expect_failures(path, fw, units, **kw) -> ValidationError:
+    with pytest.raises(ValidationError) as info:
+        read_scores(path, fw, units, **kw)
+    err = info.value
+    assert list(err.failures.columns) == ["file", "sheet", "row", "column", "value", "expected"]
+    assert (err.failures["file"] == path.name).all()
+    assert err.failures["expected"].map(bool).all()
+    return err
+
+
+# -- headers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, canon", [
+    ("Mã đơn vị", "unit_code"), ("ma_don_vi", "unit_code"), ("unit_code", "unit_code"), ("Unit code", "unit_code"),
+    ("MÃ ĐƠN VỊ", "unit_code"), (unicodedata.normalize("NFD", "Mã đơn vị"), "unit_code"),
+    ("Mã tiêu chí", "node_code"), ("node_code", "node_code"), ("Mã", "node_code"),
+    ("Điểm tự chấm", "self_score"), ("self_score", "self_score"), ("Điểm\ntự chấm", "self_score"),
+    ("Điểm thẩm định", "appraised_score"), ("appraised_score", "appraised_score"),
+    ("Điểm điều tra XHH", "survey_points"), ("survey_points", "survey_points"),
+    ("Tài liệu kiểm chứng", "evidence"), ("evidence", "evidence"),
+    ("Giải trình", "explanation"), ("explanation", "explanation"),
+    ("Năm", "year"), ("year", "year"), ("Điểm thưởng", "bonus"), ("Điểm trừ", "penalty"),
+    ("1.2.3", None), ("Ghi chú", None),
+])
+def test_header_variants(text, canon):
+    assert canonical_header(text) == canon
+
+
+def test_header_key_removes_accents_and_d_bar():
+    assert header_key("Đơn vị") == "don_vi"
+    assert header_key(2024.0) == "2024"
+
+
+# -- long layout ----------------------------------------------------------------
+
+def test_long_csv_with_decimal_comma_and_nfd_text(tmp_path, fw, units):
+    nfd = unicodedata.normalize("NFD", "Đã ban hành đúng hạn")
+    p = write_csv(tmp_path / "long.csv", [
+        ["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Điểm thẩm định", "Tài liệu kiểm chứng", "Giải trình"],
+        [" D01 ", "2024", "1.1.1", "2", "1", "https://vb.example/kh-01", nfd],
+        ["D01", "2024", "1.1.2", "1,5", "", "", ""],
+        ["D01", "2024", "1.2", "1.75", "1,25", "", "  "],
+        ["D02", "2024", "2.1.1", "0,5", "", "", ""],
+    ], delimiter=";")
+    got = read_scores(p, fw, units)
+    assert list(got.columns) == LONG_COLUMNS
+    assert got["unit_code"].tolist() == ["D01", "D01", "D01", "D02"]
+    assert got["year"].dtype == np.int64 and (got["year"] == 2024).all()
+    np.testing.assert_allclose(got["self_score"], [2, 1.5, 1.75, 0.5])
+    np.testing.assert_allclose(got["appraised_score"], [1, NAN, 1.25, NAN])
+    assert got["survey_points"].isna().all() and got["bonus"].isna().all()
+    assert got.loc[0, "explanation"] == "Đã ban hành đúng hạn"
+    assert unicodedata.is_normalized("NFC", got.loc[0, "explanation"])
+    assert got.loc[2, "explanation"] == ""
+    assert got.loc[0, "evidence"] == "https://vb.example/kh-01"
+    assert got.attrs["source"]["layout"] == "long"
+    assert got.attrs["source"]["delimiter"] == ";"
+
+
+@pytest.mark.parametrize("header", [
+    ["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Điểm điều tra XHH"],
+    ["ma_don_vi", "nam", "ma", "diem_tu_cham", "diem_dieu_tra_xhh"],
+    ["Unit code", "YEAR", "Node code", "Self score", "Survey points"],
+    [unicodedata.normalize("NFD", h) for h in ["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Điểm điều tra XHH"]],
+])
+def test_long_header_variants(tmp_path, fw, units, header):
+    p = write_xlsx(tmp_path / "v.xlsx", [header, ["D01", 2024, "1.1.2", 1, None], ["D01", 2024, "2.1.2", None, 2.5]])
+    got = read_scores(p, fw, units)
+    assert got["node_code"].tolist() == ["1.1.2", "2.1.2"]
+    np.testing.assert_allclose(got["self_score"], [1, NAN])
+    np.testing.assert_allclose(got["survey_points"], [NAN, 2.5])
+
+
+def test_merged_title_rows_above_the_header(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "titled.xlsx", [LONG_HEADER, ["D01", 2024, "1.1.1", 2], ["D02", 2024, "1.1.2", 5]],
+                   title_rows=2)
+    table, info = read_table(p)
+    assert info.header_row == 3
+    assert list(table.index) == [4, 5]
+    err = expect_failures(p, fw, units)
+    # the row number is the one Excel shows, the column the header as written
+    assert failures(err) == {(5, "self_score", 5.0)}
+    assert "at most 2 points" in err.failures.loc[0, "expected"]
+    assert err.failures.loc[0, "sheet"] == "Sheet1"
+
+
+def test_title_row_in_csv(tmp_path, fw, units):
+    p = write_csv(tmp_path / "t.csv", [["Bảng điểm năm 2024", "", ""], ["", "", ""],
+                                       ["unit_code", "node_code", "self_score"], ["D01", "1.2", "2"]])
+    got = read_scores(p, fw, units, year=2024)
+    assert got[["unit_code", "year", "node_code"]].values.tolist() == [["D01", 2024, "1.2"]]
+
+
+def test_excel_numbers_as_codes_and_years(tmp_path, fw):
+    units = pd.DataFrame({"code": ["101", "102"]})
+    p = write_xlsx(tmp_path / "n.xlsx", [["unit_code", "year", "node_code", "self_score"],
+                                         [101, 2024.0, 1.2, 2], [102, 2024, "1.2.", "2"]])
+    got = read_scores(p, fw, units)
+    assert got["unit_code"].tolist() == ["101", "102"]
+    assert got["node_code"].tolist() == ["1.2", "1.2"]
+
+
+def test_merged_unit_cells_below_the_header_repeat(tmp_path, fw, units):
+    p = tmp_path / "merged.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["unit_code", "year", "node_code", "self_score"])
+    ws.append(["D01", 2024, "1.1.1", 2])
+    ws.append([None, None, "1.1.2", 1])
+    ws.append([None, None, "1.2", 0.5])
+    ws.merge_cells("A2:A4")
+    ws.merge_cells("B2:B4")
+    wb.save(p)
+    got = read_scores(p, fw, units)
+    assert got["unit_code"].tolist() == ["D01"] * 3
+    assert got["year"].tolist() == [2024] * 3
+
+
+def test_bonus_and_penalty_columns(tmp_path, fw, units):
+    p = write_csv(tmp_path / "bp.csv", [["unit_code", "year", "node_code", "self_score", "Điểm thưởng", "Điểm trừ"],
+                                        ["D01", "2024", "1.2", "2", "0,5", ""], ["D01", "2024", "1.1.2", "1", "", "0.25"]])
+    got = read_scores(p, fw, units)
+    np.testing.assert_allclose(got["bonus"], [0.5, NAN])
+    np.testing.assert_allclose(got["penalty"], [NAN, 0.25])
+
+
+def test_blank_rows_are_skipped_and_unknown_columns_reported_as_warnings(tmp_path, fw, units):
+    p = write_csv(tmp_path / "w.csv", [["unit_code", "year", "node_code", "self_score", "Ghi chú", "Tên tiêu chí"],
+                                       ["D01", "2024", "1.2", "2", "xem lại", "Báo cáo"], ["", "", "", "", "", ""],
+                                       ["D02", "2024", "1.2", "1", "", ""]])
+    got = read_scores(p, fw, units)
+    assert len(got) == 2
+    assert got.attrs["warnings"] == ["column Ghi chú was not read (long layout)"]
+
+
+# -- encodings and delimiters ------------------------------------------------------
+
+ROWS = [["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Giải trình"],
+        ["D01", "2024", "1.1.2", "1,5", "Đã hoàn thành, đúng tiến độ"], ["X001", "2024", "1.2", "2", "Hòa Bình"]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_encodings_and_delimiters(tmp_path, fw, units, encoding, delimiter):
+    p = write_csv(tmp_path / "e.csv", ROWS, encoding=encoding, delimiter=delimiter)
+    got = read_scores(p, fw, units)
+    np.testing.assert_allclose(got["self_score"], [1.5, 2])
+    assert got["explanation"].tolist() == ["Đã hoàn thành, đúng tiến độ", "Hòa Bình"]
+    assert got.attrs["warnings"] == []
+    assert got.attrs["source"]["delimiter"] == delimiter
+
+
+def to_cp1258(text: str) -> bytes:
+    """Windows-1258 writes the five tone marks as combining characters after the letter."""
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    out = b""
+    for ch in unicodedata.normalize("NFC", text):
+        try:
+            out += ch.encode("cp1258")
+        except UnicodeEncodeError:
+            parts = unicodedata.normalize("NFD", ch)
+            letter = unicodedata.normalize("NFC", "".join(c for c in parts if c not in tones))
+            out += letter.encode("cp1258") + "".join(c for c in parts if c in tones).encode("cp1258")
+    return out
+
+
+def test_windows_1258_is_read_with_a_warning(tmp_path, fw, units):
+    p = tmp_path / "legacy.csv"
+    text = "\r\n".join(";".join(r) for r in ROWS) + "\r\n"
+    raw = to_cp1258(text)
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    p.write_bytes(raw)
+    got = read_scores(p, fw, units)
+    assert got["explanation"].tolist() == ["Đã hoàn thành, đúng tiến độ", "Hòa Bình"]
+    assert unicodedata.is_normalized("NFC", got.loc[0, "explanation"])
+    assert len(got.attrs["warnings"]) == 1 and "Windows-1258" in got.attrs["warnings"][0]
+
+
+# -- wide layout ----------------------------------------------------------------
+
+def test_wide_xlsx_with_year_argument(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "wide.xlsx", [["Mã đơn vị", "Tên đơn vị", "1.1.1", "1.1.2 Mức độ thực hiện", "1.2", "2.1.1"],
+                                            ["D01", "Sở Nội vụ", 2, "1,5", None, 0.5],
+                                            ["D02", "Sở Tài chính", 0, 2, 1, None]], title_rows=1)
+    got = read_scores(p, fw, units, year=2024)
+    assert len(got) == 8
+    assert got["node_code"].tolist() == SELF_LEAVES * 2
+    np.testing.assert_allclose(got["self_score"], [2, 1.5, NAN, 0.5, 0, 2, 1, NAN])
+    assert got["appraised_score"].isna().all()
+    assert got.attrs["source"]["layout"] == "wide"
+
+
+def test_wide_needs_a_year(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "w.xlsx", [["unit_code", "1.2"], ["D01", 1]])
+    err = expect_failures(p, fw, units)
+    assert err.failures.loc[0, "column"] == "year"
+    assert "unit_code, 1.2" in err.failures.loc[0, "value"]
+
+
+def test_wide_errors_name_the_cell(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "w.xlsx", [
+        ["unit_code", "year", "1.1.1", "1.1.2", "1.2", "2.1.2", "9.9.9", "1.1"],
+        ["D01", 2024, 1.5, 3, -1, 2, 1, 1],
+        ["D0l", 2024, 2, "abc", None, None, None, None],
+        ["D01", 2024, 2, 1, None, None, None, None],
+    ])
+    err = expect_failures(p, fw, units)
+    got = failures(err)
+    assert (1, "9.9.9", "9.9.9") in got
+    assert (1, "1.1", "1.1") in got
+    assert (2, "1.1.1", 1.5) in got      # not a rubric level
+    assert (2, "1.1.2", 3.0) in got      # over max_points
+    assert (2, "1.2", -1.0) in got       # negative
+    assert (2, "2.1.2", 2.0) in got      # self_score on a survey node
+    assert (3, "unit_code", "D0l") in got
+    assert (3, "1.1.2", "abc") in got
+    assert (2, "unit_code", "D01") in got and (4, "unit_code", "D01") in got  # duplicate unit and year
+    by = {(r.row, r.column): r.expected for r in err.failures.itertuples()}
+    assert "nearest known:" in by[(3, "unit_code")] and "D01" in by[(3, "unit_code")]
+    assert "1.1 is a criterion" in by[(1, "1.1")] and "1.1.1, 1.1.2" in by[(1, "1.1")]
+    assert "survey" in by[(2, "2.1.2")]
+    assert "2 (Đúng hạn); 1 (Chậm); 0 (Không ban hành)" in by[(2, "1.1.1")]
+    # sorted by row, then left to right
+    rows = err.failures["row"].tolist()
+    assert rows == sorted(rows)
+
+
+def test_wide_survey_sheet(tmp_path, fw, units):
+    p = write_csv(tmp_path / "s.csv", [["unit_code", "year", "2.1.2", "1.2"], ["D01", "2024", "2,75", ""],
+                                       ["D02", "2024", "3", "1"]])
+    err = expect_failures(p, fw, units, wide_score="survey_points")
+    assert failures(err) == {(3, "1.2", "1")}
+    assert "not assessed by survey" in err.failures.loc[0, "expected"]
+
+
+# -- every error path in one long file ----------------------------------------------
+
+def test_every_problem_in_one_table(tmp_path, fw, units):
+    rows = [
+        LONG_HEADER,
+        ["D01", "2024", "1.1.1", "2", "", "", "", ""],           # 2 fine
+        ["D01", "2024", "1.1.2", "2,5", "", "", "", ""],         # 3 over max 2
+        ["D01", "2024", "1.2", "-0,5", "", "", "", ""],          # 4 negative
+        ["D01", "2024", "2.1.1", "NaN", "", "", "", ""],         # 5 NaN text
+        ["D02", "2024", "1.1.2", "inf", "", "", "", ""],         # 6 inf text
+        ["D02", "2024", "1.2", "hai", "", "", "", ""],           # 7 not a number
+        ["D02", "2024", "1.1.1", "1,5", "", "", "", ""],         # 8 not a rubric level
+        ["D02", "2024", "2.1.2", "1", "", "", "", ""],           # 9 self_score on a survey node
+        ["X001", "2024", "1.2", "", "", "1", "", ""],            # 10 survey_points on a self node
+        ["D99", "2024", "1.2", "1", "", "", "", ""],             # 11 unknown unit
+        ["D03", "2024", "7.7.7", "1", "", "", "", ""],           # 12 unknown node
+        ["D03", "2024", "1.1", "1", "", "", "", ""],             # 13 non-leaf
+        ["D03", "2024", "1.2", "1", "", "", "", ""],             # 14 duplicate of 15
+        ["D03", "2024", "1.2", "1", "", "", "", ""],             # 15
+        ["D03", "2024,5", "2.1.1", "1", "", "", "", ""],         # 16 year not an int
+        ["D03", "", "1.1.2", "1", "", "", "", ""],               # 17 year missing
+        ["D03", "2019", "1.1.2", "1", "", "", "", ""],           # 18 year outside the framework's years
+        ["D03", "2024", "1.1.2", "", "3", "", "", ""],           # 19 appraised over max
+    ]
+    p = write_csv(tmp_path / "bad.csv", rows)
+    err = expect_failures(p, fw, units)
+    got = failures(err)
+    want = {
+        (3, "self_score", "2,5"), (4, "self_score", "-0,5"), (5, "self_score", "NaN"), (6, "self_score", "inf"),
+        (7, "self_score", "hai"), (8, "self_score", "1,5"), (9, "self_score", "1"), (10, "survey_points", "1"),
+        (11, "unit_code", "D99"), (12, "node_code", "7.7.7"), (13, "node_code", "1.1"),
+        (14, "node_code", "1.2"), (15, "node_code", "1.2"), (16, "year", "2024,5"), (17, "year", ""),
+        (18, "year", "2019"), (19, "appraised_score", "3"),
+    }
+    assert got == want
+    assert "nothing was imported" in str(err)
+    by = {(r.row, r.column): r.expected for r in err.failures.itertuples()}
+    assert "also on row 15" in by[(14, "node_code")]
+    assert "nearest known" in by[(11, "unit_code")] and "D01" in by[(11, "unit_code")]
+    assert "2023, 2024" in by[(18, "year")]
+
+
+def test_missing_columns_are_named_with_the_headers_found(tmp_path, fw, units):
+    p = write_csv(tmp_path / "m.csv", [["Đơn vị", "Nội dung", "Điểm"], ["Sở Nội vụ", "x", "1"]])
+    err = expect_failures(p, fw, units)
+    assert set(err.failures["column"]) == {"unit_code", "node_code", "year"}
+    assert all("Đơn vị, Nội dung, Điểm" in v for v in err.failures["value"])
+
+
+def test_long_without_score_columns(tmp_path, fw, units):
+    p = write_csv(tmp_path / "m.csv", [["unit_code", "year", "node_code"], ["D01", "2024", "1.2"]])
+    err = expect_failures(p, fw, units)
+    assert err.failures["column"].tolist() == ["self_score"]
+
+
+def test_year_argument_must_match_the_year_column(tmp_path, fw, units):
+    p = write_csv(tmp_path / "y.csv", [["unit_code", "year", "node_code", "self_score"], ["D01", "2023", "1.2", "1"],
+                                       ["D01", "", "1.1.2", "1"]])
+    err = expect_failures(p, fw, units, year=2024)
+    assert failures(err) == {(2, "year", "2023")}
+    got = read_scores(p, fw, units, year=2023)
+    assert got["year"].tolist() == [2023, 2023]
+
+
+def test_empty_files(tmp_path, fw, units):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(FileRefused, match="empty"):
+        read_scores(tmp_path / "empty.csv", fw, units)
+    p = write_csv(tmp_path / "header_only.csv", [["unit_code", "year", "node_code", "self_score"]])
+    err = expect_failures(p, fw, units)
+    assert "no scores" in err.message
+    wb = openpyxl.Workbook()
+    wb.save(tmp_path / "blank.xlsx")
+    err = expect_failures(tmp_path / "blank.xlsx", fw, units)
+    assert "no scores" in err.message
+
+
+def test_framework_must_be_scorable(tmp_path, units):
+    incomplete = read_framework_yaml(FW_YAML.replace("max_points: 1}", "max_points: null}"))
+    assert incomplete.unknown_points() == ["2.1.1"]
+    p = write_csv(tmp_path / "s.csv", [["unit_code", "year", "node_code", "self_score"], ["D01", "2024", "1.2", "1"]])
+    with pytest.raises(FrameworkIncompleteError, match="2.1.1"):
+        read_scores(p, incomplete, units)
+
+
+def test_zip_bomb_refused_before_reading(tmp_path, fw, units):
+    p = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"\x00" * 5_000_000)
+    with pytest.raises(FileRefused, match="zip bomb"):
+        read_scores(p, fw, units)
+
+
+def test_size_limit_is_configurable(tmp_path, fw, units):
+    p = write_csv(tmp_path / "s.csv", [["unit_code", "year", "node_code", "self_score"], ["D01", "2024", "1.2", "1"]])
+    with pytest.raises(FileRefused, match="limit"):
+        read_scores(p, fw, units, max_bytes=10)
+
+
+# -- formulas and Excel errors ------------------------------------------------------------
+
+def test_formulas_give_their_saved_values_and_errors_are_not_blank(tmp_path, fw, units):
+    p = tmp_path / "f.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet("Điểm")
+    ws.write_row(0, 0, ["unit_code", "year", "node_code", "self_score"])
+    ws.write_row(1, 0, ["D01", 2024, "1.1.2"])
+    ws.write_formula(1, 3, "=1+0.5", None, 1.5)
+    ws.write_row(2, 0, ["D01", 2024, "1.2"])
+    ws.write_formula(2, 3, "=1/0", None, "#DIV/0!")
+    wb.close()
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {(3, "self_score", "#DIV/0!")}
+    assert err.failures.loc[0, "sheet"] == "Điểm"
+
+    q = tmp_path / "nocache.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["unit_code", "year", "node_code", "self_score"])
+    wb.active.append(["D01", 2024, "1.2", "=1+1"])
+    wb.save(q)
+    err = expect_failures(q, fw, units)
+    assert err.failures.loc[0, "row"] == 2
+    assert err.failures.loc[0, "value"].startswith("=1+1 (formula without a saved value")
+
+    ok = tmp_path / "ok.xlsx"
+    wb = xlsxwriter.Workbook(str(ok))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["unit_code", "year", "node_code", "self_score"])
+    ws.write_row(1, 0, ["D01", 2024, "1.1.2"])
+    ws.write_formula(1, 3, "=1+0.5", None, 1.5)
+    wb.close()
+    assert read_scores(ok, fw, units)["self_score"].tolist() == [1.5]
+
+
+def test_boolean_cell_is_not_a_number(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "b.xlsx", [LONG_HEADER[:4], ["D01", 2024, "1.2", True], ["D01", 2024, "1.1.2", 1]])
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {(2, "self_score", True)}
+
+
+# -- sheets ----------------------------------------------------------------------
+
+def test_sheet_choice(tmp_path, fw, units):
+    p = tmp_path / "sheets.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "Bìa"
+    wb.active.append(["Báo cáo tự đánh giá"])
+    ws = wb.create_sheet("Điểm")
+    ws.append(["unit_code", "year", "node_code", "self_score"])
+    ws.append(["D01", 2024, "1.2", 2])
+    wb.save(p)
+    assert read_scores(p, fw, units)["self_score"].tolist() == [2.0]
+    assert read_scores(p, fw, units, sheet="Điểm")["self_score"].tolist() == [2.0]
+    assert read_scores(p, fw, units, sheet=1)["self_score"].tolist() == [2.0]
+    err = expect_failures(p, fw, units, sheet="Sheet9")
+    assert "Bìa, Điểm" in err.failures.loc[0, "expected"]
+
+
+# -- templates -------------------------------------------------------------------
+
+def test_wide_template_round_trip(tmp_path, fw, units):
+    p = score_template(fw, units, 2024, tmp_path / "template.xlsx")
+    wb = openpyxl.load_workbook(p)
+    assert wb.sheetnames == ["Bảng điểm", "Hướng dẫn"]
+    ws = wb["Bảng điểm"]
+    header = [c.value for c in ws[4]]
+    assert header == ["unit_code", "unit_name", "year"] + SELF_LEAVES
+    assert "2.1.2" not in header  # the survey node gets no self-assessment column
+    assert [c.value for c in ws[3]][3:] == [2, 2, 2, 1]  # max_points above each code
+    guide = pd.DataFrame(wb["Hướng dẫn"].values).iloc[3:]
+    guide.columns = guide.iloc[0]
+    guide = guide.iloc[1:].set_index("Mã tiêu chí (code)")
+    assert guide.loc["1.1.1", "Tên tiêu chí (name_vi)"] == "Ban hành kế hoạch CCHC"
+    assert guide.loc["1.1.1", "Điểm tối đa (max_points)"] == 2
+    assert guide.loc["1.1.1", "Mức điểm (rubric)"] == "2 = Đúng hạn; 1 = Chậm; 0 = Không ban hành"
+    assert "điều tra" in guide.loc["2.1.2", "Nhập điểm"]
+    # a person fills it in
+    fill = {5: [2, 1.5, 2, 1], 6: [1, "0,5", None, 0], 7: [0, 2, 1.25, 1], 8: [None, None, None, None]}
+    for r, vals in fill.items():
+        for j, v in enumerate(vals):
+            ws.cell(row=r, column=4 + j, value=v)
+    wb.save(p)
+    got = read_scores(p, fw, units)
+    assert got["unit_code"].tolist() == [c for c in units["code"] for _ in SELF_LEAVES]
+    assert (got["year"] == 2024).all()
+    expected = [np.nan if v is None else float(str(v).replace(",", ".")) for r in fill.values() for v in r]
+    np.testing.assert_allclose(got["self_score"], expected)
+
+
+def test_long_template_round_trip(tmp_path, fw, units):
+    p = score_template(fw, units, 2024, tmp_path / "long.xlsx", layout="long")
+    wb = openpyxl.load_workbook(p)
+    ws = wb["Bảng điểm"]
+    assert [c.value for c in ws[3]] == ["unit_code", "unit_name", "year", "node_code", "node_name", "max_points",
+                                        "self_score", "evidence", "explanation"]
+    assert ws.max_row == 3 + len(units) * len(SELF_LEAVES)
+    assert [c.value for c in ws[4]][:6] == ["D01", "Sở Nội vụ", 2024, "1.1.1", "Ban hành kế hoạch CCHC", 2]
+    ws.cell(row=4, column=7, value=2)
+    ws.cell(row=4, column=8, value="https://vb.example/1")
+    ws.cell(row=5, column=7, value="1,5")
+    ws.cell(row=5, column=9, value="Đã thực hiện 80% kế hoạch")
+    wb.save(p)
+    got = read_scores(p, fw, units)
+    assert len(got) == len(units) * len(SELF_LEAVES)
+    assert got.loc[0, ["node_code", "self_score", "evidence"]].tolist() == ["1.1.1", 2.0, "https://vb.example/1"]
+    assert got.loc[1, ["self_score", "explanation"]].tolist() == [1.5, "Đã thực hiện 80% kế hoạch"]
+    assert got["self_score"].iloc[2:].isna().all()
+    assert got.attrs["warnings"] == []  # node_name and max_points are informational
+
+
+def test_csv_template_round_trip(tmp_path, fw, units):
+    p = score_template(fw, units, 2024, tmp_path / "template.csv")
+    assert p.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(p.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0] == ["unit_code", "unit_name", "year"] + SELF_LEAVES
+    rows[1][3:] = ["2", "1,5", "", "1"]
+    write_csv(p, rows)
+    got = read_scores(p, fw, units)
+    np.testing.assert_allclose(got["self_score"].iloc[:4], [2, 1.5, NAN, 1])
+    assert got["self_score"].iloc[4:].isna().all()
+
+
+def test_template_escapes_unit_names(tmp_path, fw):
+    units = pd.DataFrame({"code": ["D01"], "name": ["=cmd|'/c calc'!A1"]})
+    p = score_template(fw, units, 2024, tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(p)["Bảng điểm"]
+    assert ws["B5"].value == "'=cmd|'/c calc'!A1"
+
+
+# -- round trips through write_scores_file -----------------------------------------------
+
+def scores_frame(rows):
+    df = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    return df.astype({"year": "int64", **{c: "float64" for c in LONG_COLUMNS[3:8]}})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_long_round_trip_through_export(tmp_path, fw, units, fmt):
+    scores = scores_frame([
+        ("D01", 2024, "1.1.1", 2, 1, NAN, 0.5, NAN, "=cmd|' /C calc'!A0", "https://vb.example/a"),
+        ("D01", 2024, "2.1.2", NAN, NAN, 2.75, NAN, NAN, "", ""),
+        ("X001", 2024, "1.2", 1.25, NAN, NAN, NAN, 0.5, "- gạch đầu dòng\n- dòng 2", "+84 912"),
+    ])
+    p = tmp_path / f"scores.{fmt}"
+    write_scores_file(scores, p, format=fmt)
+    got = read_scores(p, fw, units)
+    pd.testing.assert_frame_equal(got, scores, check_dtype=False)
+
+
+# -- generated tables ----------------------------------------------------------------------
+
+LEAF_MAX = {"1.1.1": 2, "1.1.2": 2, "1.2": 2, "2.1.1": 1, "2.1.2": 3}
+TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85"),
+               max_size=20).map(lambda s: unicodedata.normalize("NFC", s).strip())
+
+
+@st.composite
+def score_tables(draw):
+    keys = draw(st.lists(st.tuples(st.sampled_from(["D01", "D02", "X001"]), st.sampled_from([2023, 2024]),
+                                   st.sampled_from(sorted(LEAF_MAX))), unique=True, min_size=1, max_size=12))
+    rows, valid = [], True
+    for unit, year, node in keys:
+        mp = LEAF_MAX[node]
+        quarter = st.integers(0, int(mp * 4)).map(lambda q: q / 4)
+        good = st.sampled_from([0.0, 1.0, 2.0]) if node == "1.1.1" else quarter
+        bad = st.sampled_from([-0.5, mp + 0.25, 0.3 if node == "1.1.1" else -1.0])
+        if draw(st.integers(0, 9)) == 0:
+            value = draw(bad)
+            valid = False
+        else:
+            value = draw(good | st.just(NAN))
+        if node == "2.1.2":
+            row = (unit, year, node, NAN, NAN, value, NAN, NAN)
+        else:
+            appraised = draw(st.just(NAN) | good)
+            row = (unit, year, node, value, appraised, NAN, NAN, NAN)
+        rows.append(row + (draw(TEXT), draw(TEXT)))
+    return scores_frame(rows), valid
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=score_tables(), fmt=st.sampled_from(["csv", "xlsx"]))
+def test_generated_tables_read_back_equal_or_fail_cleanly(tmp_path, fw, units, table, fmt):
+    scores, valid = table
+    p = tmp_path / f"gen.{fmt}"
+    write_scores_file(scores, p, format=fmt)
+    try:
+        got = read_scores(p, fw, units)
+    except ValidationError as err:
+        assert not valid, str(err)
+        assert len(err.failures) >= 1
+        return
+    assert valid
+    pd.testing.assert_frame_equal(got, scores, check_dtype=False)
+
+
+# -- performance -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_large_wide_sheet_validates_fast(tmp_path):
+    import yaml
+
+    fields = []
+    for f in range(1, 9):
+        crit = []
+        for c in range(1, 4):
+            n = 4 if c < 3 else 3
+            kids = [{"code": f"{f}.{c}.{k}", "name_vi": f"TP {f}.{c}.{k}", "max_points": 0.5} for k in range(1, n + 1)]
+            crit.append({"code": f"{f}.{c}", "name_vi": f"TC {f}.{c}", "max_points": 0.5 * n, "children": kids})
+        fields.append({"code": str(f), "name_vi": f"LV {f}", "max_points": sum(c["max_points"] for c in crit),
+                       "children": crit})
+    fw = read_framework_yaml(yaml.safe_dump({"id": "big", "name_vi": "big", "level": "commune",
+                                             "max_points": sum(x["max_points"] for x in fields), "nodes": fields}))
+    leaves = fw.leaves["code"].tolist()
+    assert len(leaves) == 88
+    n = 10_500
+    units = pd.DataFrame({"code": [f"X{i:05d}" for i in range(n)]})
+    values = np.round(np.random.default_rng(0).random((n, len(leaves))) * 2) / 4
+    p = tmp_path / "big.xlsx"
+    wb = xlsxwriter.Workbook(str(p), {"constant_memory": True})
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["Mã đơn vị", "Năm"] + leaves)
+    for i in range(n):
+        row = [units["code"][i], 2024] + values[i].tolist()
+        if i == 6999:
+            row[40] = "x"  # spreadsheet row 7001, column of the 39th leaf
+        ws.write_row(i + 1, 0, row)
+    wb.close()
+    start = time.perf_counter()
+    with pytest.raises(ValidationError) as info:
+        read_scores(p, fw, units)
+    elapsed = time.perf_counter() - start
+    assert failures(info.value) == {(7001, leaves[38], "x")}
+    assert elapsed < 10, elapsed
+    q = tmp_path / "big.csv"
+    df = pd.DataFrame(values, columns=leaves)
+    df.insert(0, "Năm", 2024)
+    df.insert(0, "Mã đơn vị", units["code"])
+    df.to_csv(q, index=False, sep=";", decimal=",")
+    start = time.perf_counter()
+    got = read_scores(q, fw, units)
+    elapsed = time.perf_counter() - start
+    assert len(got) == n * 88
+    np.testing.assert_allclose(got["self_score"].to_numpy().reshape(n, 88), values)
+    assert elapsed < 10, elapsed
