@@ -283,10 +283,7 @@ class App(W.VBox):
         self.env = env or read_environment()
         self.lang = self.env.lang
         self._syncing = 0
-        if store is None:
-            from parindex_lib.store import Store
-
-            store = Store(self.env.db)
+        self.ready = False
         self.store = store
         self.add_class("pi-app")
         self.add_class(self.app_class)
@@ -305,8 +302,22 @@ class App(W.VBox):
         header.add_class("pi-header")
         self.children = [self._style, header, self._message, self._body]
         self.on_change(self._lang, self._on_lang)
-        with self.syncing():
-            self.build()
+        self._title.value = f"<h1>{esc(self.tr(self.title_key))}</h1>"
+        # A failure while building (no such user, store unreachable) is shown, never raised:
+        # Voilà would show an empty page.
+        try:
+            if self.store is None:
+                from parindex_lib.store import Store
+
+                self.store = Store(self.env.db)
+            with self.syncing():
+                self.build()
+            self.ready = True
+        except Exception as exc:  # noqa: BLE001
+            self._body.children = []
+            self._build_error = exc
+            self.show_error(exc)
+            return
         self._translate_all()
         self.guard(self.refresh)()
 
@@ -338,6 +349,8 @@ class App(W.VBox):
         self._lang.description = self.tr("common.language")
         self._lang.tooltips = ["Tiếng Việt", "English"]
         self._title.value = f"<h1>{esc(self.tr(self.title_key))}</h1>"
+        if not self.ready:
+            return
         with self.syncing():
             self.translate()
 
@@ -345,6 +358,8 @@ class App(W.VBox):
         self.lang = normalise_lang(change["new"])
         self.clear_message()
         self._translate_all()
+        if not self.ready and getattr(self, "_build_error", None) is not None:
+            self.show_error(self._build_error)
 
     # -- sessions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -381,7 +396,7 @@ class App(W.VBox):
                 self.show_error(exc)
                 return None
             finally:
-                if refresh and not self._syncing:
+                if refresh and not self._syncing and self.ready:
                     try:
                         with self.syncing():
                             self.refresh()
