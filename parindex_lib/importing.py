@@ -94,7 +94,6 @@ _HEADER_CODE = re.compile(r"^(\d+(?:\.\d+)*)\.?(?:$|[\s\-–:)(])")
 _TOL = 1e-9
 _SUGGEST = 100  # unknown codes that get nearest-code suggestions (difflib is slow on long lists)
 _EXPECT_NUMBER = "a number of points such as 1 or 0,5 (not text, NaN or inf)"
-_NOT_A_NUMBER = object()
 
 
 # -- headers ----------------------------------------------------------------

@@ -677,3 +677,12 @@ def test_large_wide_sheet_validates_fast(tmp_path):
     assert len(got) == n * 88
     np.testing.assert_allclose(got["self_score"].to_numpy().reshape(n, 88), values)
     assert elapsed < 10, elapsed
+
+
+def test_zip_that_only_looks_like_a_workbook(tmp_path, fw, units):
+    p = tmp_path / "fake.xlsx"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(FileRefused, match="could not be read as a workbook"):
+        read_scores(p, fw, units)

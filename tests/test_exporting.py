@@ -1,0 +1,165 @@
+"""write_scores_file and write_table: real CSV and xlsx files read back with independent readers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from parindex_lib.errors import ValidationError
+from parindex_lib.exporting import LONG_COLUMNS, write_scores_file, write_table
+
+NAN = math.nan
+EVIL = ['=HYPERLINK("http://evil.example","bấm")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "=cmd|' /C calc'!A0"]
+
+
+def scores() -> pd.DataFrame:
+    return pd.DataFrame({
+        "unit_code": ["D01", "D01", "=D02"],
+        "year": [2024, 2024, 2024],
+        "node_code": ["1.1.1", "1.2", "2.1.2"],
+        "self_score": [2.0, 85.63, NAN],
+        "appraised_score": [1.5, NAN, NAN],
+        "survey_points": [NAN, NAN, 2.75],
+        "bonus": [0.5, NAN, NAN],
+        "penalty": [NAN, NAN, -0.0],
+        "explanation": [EVIL[0], "Đã ban hành, đúng hạn", "- gạch đầu dòng"],
+        "evidence": ["@evil", "", "https://vb.example/1"],
+        "appraisal_reason": ["not written", "", ""],
+    })
+
+
+def read_csv_cells(path) -> list[list[str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
+
+
+def test_csv_long_form_columns_escaping_and_numbers(tmp_path):
+    p = tmp_path / "scores.csv"
+    write_scores_file(scores(), p)
+    rows = read_csv_cells(p)
+    assert rows[0] == LONG_COLUMNS
+    assert rows[1] == ["D01", "2024", "1.1.1", "2.0", "1.5", "", "0.5", "", "'" + EVIL[0], "'@evil"]
+    assert rows[2][3] == "85.63" and rows[2][4] == ""
+    assert rows[3][0] == "'=D02" and rows[3][8] == "'- gạch đầu dòng"
+    # no cell a spreadsheet would run as a formula
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for c in r if c not in ("-0.0",))
+
+
+def test_csv_decimal_comma(tmp_path):
+    p = tmp_path / "vn.csv"
+    write_scores_file(scores(), p, decimal=",")
+    text = p.read_text(encoding="utf-8-sig")
+    first = text.splitlines()[1].split(";")
+    assert first[3:5] == ["2,0", "1,5"]
+
+
+def test_csv_to_stdout_has_no_bom(capsys):
+    import sys
+
+    write_scores_file(scores(), sys.stdout)
+    out = capsys.readouterr().out
+    assert out.startswith("unit_code,year,node_code")
+    assert "\ufeff" not in out
+
+
+def test_csv_to_a_binary_buffer_has_a_bom():
+    buf = io.BytesIO()
+    write_scores_file(scores(), buf)
+    assert buf.getvalue().startswith(b"\xef\xbb\xbfunit_code,")
+    assert not buf.closed
+
+
+def test_xlsx_numbers_are_numbers_text_is_escaped(tmp_path):
+    p = tmp_path / "scores.xlsx"
+    write_scores_file(scores(), p, format="xlsx")
+    wb = openpyxl.load_workbook(p)
+    assert wb.sheetnames == ["scores"]
+    ws = wb["scores"]
+    values = [[c.value for c in r] for r in ws.iter_rows()]
+    assert values[0] == LONG_COLUMNS
+    assert values[1][:5] == ["D01", 2024, "1.1.1", 2, 1.5]
+    assert ws["D3"].data_type == "n" and ws["D3"].value == 85.63
+    assert ws["E3"].value is None  # blank, never zero
+    assert values[3][0] == "'=D02" and values[1][8] == "'" + EVIL[0] and values[1][9] == "'@evil"
+    assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
+
+
+def test_xlsx_to_a_binary_buffer():
+    buf = io.BytesIO()
+    write_scores_file(scores(), buf, format="xlsx")
+    wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
+    assert wb["scores"]["A2"].value == "D01"
+
+
+def test_xlsx_refuses_text_streams():
+    with pytest.raises(ValueError, match="binary"):
+        write_scores_file(scores(), io.StringIO(), format="xlsx")
+
+
+def test_missing_optional_columns_are_written_blank(tmp_path):
+    p = tmp_path / "s.csv"
+    write_scores_file(pd.DataFrame({"unit_code": ["D01"], "year": [2024], "node_code": ["1.2"], "self_score": [1.0]}), p)
+    assert read_csv_cells(p)[1] == ["D01", "2024", "1.2", "1.0", "", "", "", "", "", ""]
+
+
+def test_missing_key_columns_are_named():
+    with pytest.raises(ValidationError) as info:
+        write_scores_file(pd.DataFrame({"unit_code": ["D01"]}), io.StringIO())
+    assert set(info.value.failures["column"]) == {"year", "node_code"}
+
+
+@pytest.mark.parametrize("name, fmt", [("r.csv", "csv"), ("r.xlsx", "xlsx"), ("r.out", "csv")])
+def test_write_table_infers_the_format(tmp_path, name, fmt):
+    df = pd.DataFrame({"unit_code": ["D01", "D02"], "rank": [1, 2], "index_pct": [91.5, NAN], "group": ["A", None],
+                       "ok": [True, False]})
+    p = tmp_path / name
+    write_table(df, p)
+    if fmt == "xlsx":
+        ws = openpyxl.load_workbook(p)["results"]
+        assert [c.value for c in ws[2]] == ["D01", 1, 91.5, "A", True]
+        assert [c.value for c in ws[3]] == ["D02", 2, None, None, False]
+    else:
+        back = pd.read_csv(p, encoding="utf-8-sig")
+        assert back["index_pct"].tolist()[0] == 91.5 and np.isnan(back["index_pct"].tolist()[1])
+        assert back["rank"].tolist() == [1, 2]
+
+
+def test_write_table_escapes_headers_and_object_columns(tmp_path):
+    df = pd.DataFrame({"=x": [EVIL[1]], "n": pd.array([3], dtype="Int64")})
+    p = tmp_path / "t.xlsx"
+    write_table(df, p, "xlsx", sheet_name="kết quả")
+    ws = openpyxl.load_workbook(p)["kết quả"]
+    assert [c.value for c in ws[1]] == ["'=x", "n"]
+    assert [c.value for c in ws[2]] == ["'+1+1", 3]
+
+
+def test_text_too_long_for_excel_is_refused(tmp_path):
+    df = pd.DataFrame({"explanation": ["x" * 40_000]})
+    with pytest.raises(ValidationError) as info:
+        write_table(df, tmp_path / "t.xlsx", "xlsx")
+    assert info.value.failures.loc[0, "row"] == 2
+    write_table(df, tmp_path / "t.csv", "csv")  # CSV has no such limit
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="csv, xlsx"):
+        write_table(pd.DataFrame(), io.StringIO(), "json")
+
+
+def test_large_long_table_to_xlsx(tmp_path):
+    n = 20_000
+    df = pd.DataFrame({"unit_code": [f"X{i:05d}" for i in range(n)], "year": 2024, "node_code": "1.2",
+                       "self_score": np.arange(n) / 4})
+    p = tmp_path / "big.xlsx"
+    write_scores_file(df, p, format="xlsx")
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_path(str(p)).get_sheet_by_name("scores").to_python()
+    assert len(rows) == n + 1 and rows[-1][3] == (n - 1) / 4
