@@ -305,25 +305,30 @@ def roll_up(scores: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     points[:, 0] += bonus - penalty
 
     max_points = np.concatenate([[float(framework.max_points)], nodes["max_points"].to_numpy("float64")])
-    n_under = anc.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        index_pct = np.where(max_points > 0, points / max_points * 100.0, np.nan)
-        coverage = np.where(max_points > 0, covered / np.where(max_points > 0, max_points, 1.0), n_known / n_under)
+    positive = max_points > 0
+    safe_max = np.where(positive, max_points, 1.0)
+    # the four float columns, written straight into one block (rows = columns)
+    block = np.empty((4, n_uy, n_res))
+    np.round(points, DECIMALS, out=block[0])
+    block[1] = np.round(max_points, DECIMALS)
+    np.divide(points, safe_max, out=block[2])
+    block[2] *= 100.0
+    block[2][:, ~positive] = np.nan
+    np.round(block[2], DECIMALS, out=block[2])
+    np.divide(covered, safe_max, out=block[3])
+    if not positive.all():  # a node worth 0 points: the share of its leaves scored
+        zero = ~positive
+        block[3][:, zero] = n_known[:, zero] / anc.sum(axis=0)[zero]
+    np.round(block[3], DECIMALS, out=block[3])
 
     level_names = np.concatenate([["index"], nodes["level"].to_numpy(object)])
     level_codes = pd.Index(RESULT_LEVELS).get_indexer(level_names).astype(np.int8)
     code_type = np.int16 if n_res < 32_000 else np.int32
-    out = pd.DataFrame({
-        "unit_code": pd.Categorical.from_codes(np.repeat(uy_keys // span, n_res), categories=unit_uniques),
-        "year": np.repeat(uy_keys % span + y0, n_res),
-        "node_code": pd.Categorical.from_codes(
-            np.tile(np.arange(n_res, dtype=code_type), n_uy),
-            categories=pd.Index([TOTAL_CODE, *map(str, nodes["code"])])),
-        "level": pd.Categorical.from_codes(np.tile(level_codes, n_uy), categories=list(RESULT_LEVELS)),
-        "points": np.round(points, DECIMALS).ravel(),
-        "max_points": np.tile(np.round(max_points, DECIMALS), n_uy),
-        "index_pct": np.round(index_pct, DECIMALS).ravel(),
-        "coverage": np.round(coverage, DECIMALS).ravel(),
-    })
+    out = pd.DataFrame(block.reshape(4, -1).T, columns=RESULT_COLUMNS[4:], copy=False)
+    out.insert(0, "unit_code", pd.Categorical.from_codes(np.repeat(uy_keys // span, n_res), categories=unit_uniques))
+    out.insert(1, "year", np.repeat(uy_keys % span + y0, n_res))
+    out.insert(2, "node_code", pd.Categorical.from_codes(np.tile(np.arange(n_res, dtype=code_type), n_uy),
+                                                         categories=pd.Index([TOTAL_CODE, *map(str, nodes["code"])])))
+    out.insert(3, "level", pd.Categorical.from_codes(np.tile(level_codes, n_uy), categories=list(RESULT_LEVELS)))
     return out
 

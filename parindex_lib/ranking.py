@@ -54,61 +54,105 @@ def _require(results: pd.DataFrame, columns: Sequence[str], what: str) -> None:
             for c in missing])
 
 
-def _group_ids(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
-    """One int64 id per row for the combination of ``keys`` (missing values form their own group)."""
-    gid = np.zeros(len(frame), dtype=np.int64)
+def _key_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes 0..n-1 of one grouping column (-1 for missing), and n."""
+    if values.dtype.kind in "iu" and len(values):
+        arr = values.to_numpy()
+        low, high = int(arr.min()), int(arr.max())
+        if high - low <= 4 * len(arr) + 1024:
+            return arr.astype(np.int64) - low, high - low + 1
+    codes, uniques = _codes(values, sort=False)
+    return codes, len(uniques)
+
+
+def _group_ids(frame: pd.DataFrame, keys: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Compact int64 ids 0..G-1 for the combinations of ``keys``, and G.
+
+    Missing values form their own group.
+    """
+    n = len(frame)
+    gid = np.zeros(n, dtype=np.int64)
     size = 1
     for key in keys:
-        codes, uniques = _codes(frame[key], sort=False)
-        n = len(uniques) + 1
-        codes = codes.astype(np.int64) + 1  # -1 (missing) -> 0
-        if size * n >= 2**62:
-            gid, uniq = pd.factorize(gid)
-            size = len(uniq)
-        gid = gid * n + codes
-        size *= n
-    return pd.factorize(gid)[0].astype(np.int64) if len(keys) else gid
+        codes, k = _key_codes(frame[key])
+        k += 1
+        if size * k >= 2**62:
+            gid, size = _compact(gid, size)
+        gid = gid * k + (codes.astype(np.int64) + 1)  # -1 (missing) -> 0
+        size *= k
+    return _compact(gid, size)
 
 
-def _min_rank_desc(points: np.ndarray, gid: np.ndarray) -> pd.arrays.IntegerArray:
+def _compact(gid: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """Renumber ids to 0..G-1 (keeping their order when the range is small)."""
+    if size <= 4 * len(gid) + 1024:
+        present = np.zeros(size, dtype=bool)
+        present[gid] = True
+        new = np.cumsum(present) - 1
+        return new[gid], int(present.sum())
+    codes, uniques = pd.factorize(gid)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _min_rank_desc(points: np.ndarray, gid: np.ndarray, n_groups: int) -> pd.arrays.IntegerArray:
     """Ranks 1..N within each group, highest points first, ties at the best rank.
 
     Points are compared at 9 decimals (the precision of the roll-up), so
     floating noise never breaks a tie. NaN gets no rank.
+
+    When the groups have similar sizes (the usual case: every unit in every
+    year and node), rows are laid out as a groups x units matrix (a counting
+    sort on the group id) and each row is sorted on a packed integer key
+    (quantised points, then position), which is much faster than one
+    argsort of the whole table. Otherwise one lexsort on (group, points).
     """
     n = len(points)
     rank = np.zeros(n, dtype=np.int64)
     valid = ~np.isnan(points)
+    if not valid.any():
+        return pd.arrays.IntegerArray(rank, ~valid)
+    hi, lo = float(np.nanmax(points)), float(np.nanmin(points))
+    finite = np.isfinite(hi - lo)
+    width = int(np.rint((hi - lo) * 10**DECIMALS)) + 1 if finite else 0
+    sizes = np.bincount(gid, minlength=n_groups)
+    m = int(sizes.max())
+    local_bits = max(1, (m - 1).bit_length())
+    if finite and n_groups * m <= 2 * n + 4096 and width.bit_length() + local_bits <= 62:
+        order = np.argsort(gid.astype(np.int16) if n_groups < 2**15 else gid, kind="stable")
+        g_sorted = gid[order]
+        starts = np.cumsum(sizes) - sizes
+        local = np.arange(n, dtype=np.int64) - starts[g_sorted]
+        q = np.rint((hi - points[order]) * 10**DECIMALS)
+        q[np.isnan(q)] = width  # unranked: after every real value
+        packed = np.full((n_groups, m), np.iinfo(np.int64).max, dtype=np.int64)
+        packed[g_sorted, local] = (q.astype(np.int64) << local_bits) | local
+        del q, local, g_sorted
+        packed.sort(axis=1)
+        sq = packed >> local_bits
+        new_run = np.ones(packed.shape, dtype=bool)
+        np.not_equal(sq[:, 1:], sq[:, :-1], out=new_run[:, 1:])
+        run_start = np.maximum.accumulate(np.where(new_run, np.arange(m, dtype=np.int64), 0), axis=1)
+        real = sq < width
+        cells = np.flatnonzero(real.ravel())
+        rows = order[starts[cells // m] + (packed.ravel()[cells] & ((1 << local_bits) - 1))]
+        rank[rows] = run_start.ravel()[cells] + 1
+        return pd.arrays.IntegerArray(rank, ~valid)
+    # very wide range of points or unbalanced groups: one sort on the two keys
     idx = np.flatnonzero(valid)
-    if len(idx):
-        p = points[idx]
-        g = gid[idx]
-        hi, lo = float(p.max()), float(p.min())
-        width = int(np.rint((hi - lo) * 10**DECIMALS)) + 1
-        n_groups = int(g.max()) + 1
-        if np.isfinite(hi - lo) and width * n_groups < 2**62:
-            key = g * width + np.rint((hi - p) * 10**DECIMALS).astype(np.int64)
-            order = np.argsort(key)
-            sk = key[order]
-            new_run = np.empty(len(sk), dtype=bool)
-            new_run[0] = True
-            np.not_equal(sk[1:], sk[:-1], out=new_run[1:])
-            sg = sk // width
-        else:  # very wide range: sort on the two keys
-            q = np.round(p, DECIMALS)
-            order = np.lexsort((-q, g))
-            sg = g[order]
-            sq = q[order]
-            new_run = np.empty(len(sg), dtype=bool)
-            new_run[0] = True
-            new_run[1:] = (sg[1:] != sg[:-1]) | (sq[1:] != sq[:-1])
-        new_group = np.empty(len(sg), dtype=bool)
-        new_group[0] = True
-        np.not_equal(sg[1:], sg[:-1], out=new_group[1:])
-        pos = np.arange(len(sg), dtype=np.int64)
-        run_start = np.maximum.accumulate(np.where(new_run, pos, 0))
-        group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
-        rank[idx[order]] = run_start - group_start + 1
+    q = np.round(points[idx], DECIMALS)
+    g = gid[idx]
+    order = np.lexsort((-q, g))
+    sg = g[order]
+    sq = q[order]
+    new_group = np.empty(len(sg), dtype=bool)
+    new_group[0] = True
+    np.not_equal(sg[1:], sg[:-1], out=new_group[1:])
+    new_run = new_group.copy()
+    new_run[1:] |= sq[1:] != sq[:-1]
+    pos = np.arange(len(sg), dtype=np.int64)
+    run_start = np.maximum.accumulate(np.where(new_run, pos, 0))
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
+    rank[idx[order]] = run_start - group_start + 1
     return pd.arrays.IntegerArray(rank, ~valid)
 
 
@@ -156,8 +200,8 @@ def rank(results: pd.DataFrame, by: Sequence[str] = ("year", "node_code"), withi
             out[col] = out["unit_code"].map(table[col])
             if isinstance(out[col].dtype, pd.CategoricalDtype):
                 out[col] = out[col].astype(table[col].dtype)
-    gid = _group_ids(out, keys)
-    out["rank"] = _min_rank_desc(out["points"].to_numpy("float64", na_value=np.nan), gid)
+    gid, n_groups = _group_ids(out, keys)
+    out["rank"] = _min_rank_desc(out["points"].to_numpy("float64", na_value=np.nan), gid, n_groups)
     return out
 
 

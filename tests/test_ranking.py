@@ -224,3 +224,13 @@ def test_deductions_refuse_unknown_unit_and_level():
         deductions(deduction_results(), small_framework(), unit_code="nobody")
     with pytest.raises(ValidationError):
         deductions(deduction_results(), small_framework(), level="sector")
+
+
+def test_unbalanced_groups_use_the_general_sort():
+    rng = np.random.default_rng(2)
+    sizes = {"big": 6000, "a": 1, "b": 2}
+    rows = [(f"U{i}", 2024, node, float(rng.integers(0, 40)) / 4, NAN)
+            for node, k in sizes.items() for i in range(k)]
+    out = rank(results_frame(rows))
+    for _, grp in out.groupby("node_code"):
+        assert grp["rank"].astype(int).tolist() == rankdata(-grp["points"].to_numpy(), method="min").tolist()
