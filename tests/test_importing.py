@@ -686,3 +686,21 @@ def test_zip_that_only_looks_like_a_workbook(tmp_path, fw, units):
         zf.writestr("xl/workbook.xml", "<workbook/>")
     with pytest.raises(FileRefused, match="could not be read as a workbook"):
         read_scores(p, fw, units)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_demo_scores_round_trip(tmp_path, fmt):
+    from parindex_lib.demo import demo_scores, demo_units
+    from parindex_lib.framework import load_framework
+
+    fw = load_framework("demo_department_2024")
+    units = demo_units(n_communes=5)
+    scores = demo_scores(fw, units, years=[2024])
+    p = tmp_path / f"demo.{fmt}"
+    write_scores_file(scores, p, format=fmt)
+    got = read_scores(p, fw, units)
+    pd.testing.assert_frame_equal(got, scores[LONG_COLUMNS].reset_index(drop=True), check_dtype=False)
+    t = score_template(fw, units, 2024, tmp_path / f"template.{fmt}")
+    blank = read_scores(t, fw, units)
+    assert blank["self_score"].isna().all()
+    assert set(blank["node_code"]) == set(fw.leaves.loc[fw.leaves["assessed_by"] != "survey", "code"])
