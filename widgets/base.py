@@ -466,8 +466,23 @@ class App(W.VBox):
                 return str(int(v))
             return str(v)
 
+        def column(v: Any) -> str:
+            text = cell(v)
+            head, sep, tail = text.rpartition(": ")
+            name = tail if sep else text
+            label = self.column_label(name)
+            return f"{head}: {label}" if sep else label
+
+        formatters = {c: cell for c in cols}
+        formatters["column"] = column
         return html_table(failures[cols], headers=heads, css_class="pi-table pi-failures",
-                          formatters={c: cell for c in cols}, lang=self.lang)
+                          formatters=formatters, lang=self.lang)
+
+    def column_label(self, name: str) -> str:
+        """A column or field name as people call it (``self_score`` -> ``Điểm tự chấm (self_score)``)."""
+        key = f"columns.{name}"
+        label = self.tr(key)
+        return name if label == key else f"{label} ({name})"
 
     # -- small builders ---------------------------------------------------------------
     @staticmethod

@@ -17,7 +17,7 @@ import pandas as pd
 
 from parindex_lib.errors import AccessDenied
 
-__all__ = ["APPS", "apps_for_role", "may_use", "editable_units", "lock_reason", "require_open_sheet",
+__all__ = ["APPS", "apps_for_role", "may_use", "editable_units", "lock_reason", "require_open_sheet", "require_appraisable",
            "missing_explanations", "missing_reasons"]
 
 #: The apps in the order the index lists them, with the roles that may use each.
@@ -129,3 +129,12 @@ def missing_reasons(rows: Iterable[Mapping[str, Any]], tol: float = 1e-9) -> lis
             out.append({"row": None, "column": f"{r['node_code']}: appraisal_reason", "value": a,
                         "expected": "a reason, since the appraised score differs from the self score"})
     return out
+
+
+def require_appraisable(assessment: Mapping[str, Any]) -> None:
+    """Refuse appraisal writes unless the sheet was submitted and is not yet approved."""
+    status = assessment.get("status")
+    if status != "submitted":
+        where = f"unit {assessment.get('unit_code')}, {assessment.get('year')}"
+        raise AccessDenied(f"the assessment of {where} is {status}: appraisal is possible only once it is "
+                           "submitted and until it is approved")

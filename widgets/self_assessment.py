@@ -199,7 +199,10 @@ class SelfAssessmentApp(App):
         if report.saved:
             self._save_status.value = f'<span role="status">{esc(self.tr("common.saved_at", time=time))}</span>'
         if not report.failures.empty:
-            self.show_error(ValidationError(self.tr("self.not_saved_invalid", n=len(report.failures)),
+            text = self.tr("self.not_saved_invalid", n=len(report.failures))
+            if report.saved:
+                text = self.tr("self.saved", n=len(report.saved), time=time) + " " + text
+            self.show_error(ValidationError(text,
                                             report.failures), row_label=self.tr("appraisal.col_row"))
         elif report.conflicts:
             self.show_warning(self.tr("self.conflict_title"))

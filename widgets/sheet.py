@@ -23,7 +23,7 @@ from parindex_lib.errors import ConflictError, ValidationError, failure_table
 from parindex_lib.framework import Framework
 from parindex_lib.numbers import parse_number
 
-__all__ = ["Sheet", "SaveReport", "NUMBER_FIELDS", "TEXT_FIELDS"]
+__all__ = ["Sheet", "SaveReport", "NUMBER_FIELDS", "TEXT_FIELDS", "field_layout"]
 
 NUMBER_FIELDS = ("self_score", "appraised_score", "survey_points", "bonus", "penalty")
 TEXT_FIELDS = ("explanation", "evidence", "appraisal_reason", "unit_response")
@@ -362,3 +362,17 @@ def _safe_float(value: Any) -> float:
         return _number(value)
     except ValueError:
         return math.nan
+
+
+def field_layout(framework: Framework, field_code: str) -> list[tuple[str, str]]:
+    """The rows of one field's section: ``("criterion", code)`` headings and ``("leaf", code)`` rows, in tree order."""
+    nodes = framework.nodes
+    out: list[tuple[str, str]] = []
+    for child in nodes[nodes["parent_code"] == field_code].itertuples(index=False):
+        if child.is_leaf:
+            out.append(("leaf", str(child.code)))
+            continue
+        out.append(("criterion", str(child.code)))
+        for leaf in nodes[nodes["parent_code"] == child.code].itertuples(index=False):
+            out.append(("leaf", str(leaf.code)))
+    return out
