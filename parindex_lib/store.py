@@ -146,6 +146,7 @@ _INFO_COLUMNS = {"row", "file", "sheet", "unit_name", "node_name", "name_vi", "n
 _TENANT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TOL = 1e-9
 _CHUNK = 500
+_UPGRADE_LOCK = 0x70617269  # PostgreSQL advisory lock key held while migrating
 _T = TypeVar("_T")
 
 
@@ -412,6 +413,9 @@ class Store:
         cfg = self._alembic_config()
 
         def body(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                # several application processes may open the store at once
+                conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 
@@ -986,7 +990,8 @@ class TenantSession:
             select(ms.c.user_name, ms.c.role, ms.c.unit_codes, ms.c.version)
             .where(ms.c.tenant_id == self.tenant).order_by(ms.c.user_name)).all(), write=False)
         df = _frame(rows, ["user_name", "role", "unit_codes", "version"], text=["user_name", "role"])
-        df["unit_codes"] = [json.loads(v) if v else None for v in df["unit_codes"]]
+        df["unit_codes"] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in df["unit_codes"]],
+                                     index=df.index, dtype=object)
         return df
 
     def set_member(self, user_name: str, role: str, unit_codes: Iterable[str] | None = None,
@@ -1579,7 +1584,7 @@ class TenantSession:
         Returns
         -------
         int
-            The new version.
+            The new version (unchanged when every value was already stored).
 
         Raises
         ------
@@ -1640,11 +1645,14 @@ class TenantSession:
                 return 1
             if cur.version != expected_version:
                 raise conflict(cur)
+            diff = _changes("scores", rk, cur._mapping, clean, "update", expected_version + 1)
+            if not diff:
+                return expected_version  # nothing changed: no new version, nothing to audit
             res = conn.execute(update(s).where(s.c.id == cur.id, s.c.version == expected_version).values(
                 version=expected_version + 1, updated_by=self.user, updated_at=now, **clean))
             if res.rowcount != 1:
                 raise conflict(conn.execute(select(s).where(*key)).first())
-            self._audit(conn, _changes("scores", rk, cur._mapping, clean, "update", expected_version + 1), reason, now)
+            self._audit(conn, diff, reason, now)
             return expected_version + 1
 
         return self._run(body, write=True)
