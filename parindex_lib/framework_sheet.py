@@ -460,7 +460,13 @@ def _cell(row: list[Any], c: int) -> Any:
 def _is_column_numbers(code: str, content: str) -> bool:
     """The row "(1) (2) (3)" or "A B 1 2" that some sheets put under the header."""
     pat = re.compile(r"^\(?([0-9]+|[A-Za-z])\)?$")
-    return bool(content) and bool(pat.match(content)) and (not code or bool(pat.match(code)))
+    a, b = pat.match(code), pat.match(content)
+    if not (a and b):
+        return False
+    x, y = a.group(1), b.group(1)
+    if x.isdigit() and y.isdigit():
+        return int(y) == int(x) + 1
+    return x.isalpha() and y.isalpha() and ord(y.upper()) == ord(x.upper()) + 1
 
 
 def _read_cell_points(value: Any, rownum: int, role: str, fail) -> Any:
