@@ -488,6 +488,58 @@ class Store:
 
         return self._run(body, write=True)
 
+    def reset_tenant(self, code: str, name: str, admin_user: str, *, reason: str = "reset tenant") -> dict[str, Any]:
+        """Empty a tenant, or create it: a maintenance step for demo and training tenants.
+
+        Removes the tenant's units, assessments, scores, evidence, own
+        frameworks and members in one transaction, makes ``admin_user`` its
+        only member (admin) and sets its name. The audit log is kept, with
+        one row per emptied table (old value: the number of rows).
+
+        Parameters
+        ----------
+        code, name, admin_user
+            As :meth:`create_tenant`.
+        reason
+            Recorded in the audit log.
+
+        Returns
+        -------
+        dict
+            ``code``, ``name`` and ``removed``: rows removed per table.
+        """
+        code = str(code).strip()
+        if not self._run(lambda conn: conn.execute(select(m.tenants.c.code).where(m.tenants.c.code == code)).first(),
+                         write=False):
+            return {**self.create_tenant(code, name, admin_user), "removed": {}}
+        name_n, user = _nfc(name), _nfc(admin_user)
+        if not name_n or not user:
+            raise ValidationError("cannot reset the tenant", [
+                {"column": "name" if not name_n else "admin_user", "value": name if not name_n else admin_user,
+                 "expected": "the tenant's name and its admin user"}])
+
+        def body(conn: Connection) -> dict[str, Any]:
+            removed: dict[str, int] = {}
+            now = _now()
+            changes: list[dict] = []
+            for table in (m.evidence, m.scores, m.assessments, m.units, m.frameworks, m.memberships):
+                n = conn.execute(delete(table).where(table.c.tenant_id == code)).rowcount
+                removed[table.name] = n
+                if n:
+                    changes.append({"table_name": table.name, "row_key": "*", "field": "rows", "old_value": str(n),
+                                    "new_value": "0", "action": "delete", "version": 1})
+            conn.execute(insert(m.memberships).values(tenant_id=code, user_name=user, role="admin", version=1))
+            changes += _changes("memberships", user, None, {"role": "admin"}, "insert")
+            cur = conn.execute(select(m.tenants).where(m.tenants.c.code == code)).first()
+            if cur.name != name_n:
+                conn.execute(update(m.tenants).where(m.tenants.c.code == code).values(
+                    name=name_n, version=cur.version + 1))
+                changes += _changes("tenants", code, cur._mapping, {"name": name_n}, "update", cur.version + 1)
+            _audit(conn, code, user, now, changes, reason)
+            return {"code": code, "name": name_n, "removed": removed}
+
+        return self._run(body, write=True)
+
     def tenants(self, user: str | None = None) -> pd.DataFrame:
         """The tenants in this database.
 

@@ -224,7 +224,34 @@ def test_no_public_method_takes_a_tenant_for_reading_rows():
         params = set(inspect.signature(fn).parameters)
         assert not params & {"tenant", "tenant_id", "tenant_code"}, name
     for name, fn in inspect.getmembers(Store, inspect.isfunction):
-        if name.startswith("_") or name in ("session", "create_tenant"):
+        if name.startswith("_") or name in ("session", "create_tenant", "reset_tenant"):
             continue
         params = set(inspect.signature(fn).parameters)
         assert not params & {"tenant", "tenant_id", "tenant_code"}, name
+
+
+def test_reset_tenant_empties_one_tenant_only(two):
+    store = two
+    b_before = _tenant_rows(store, "B")
+    with store.session(tenant="A", user="ann") as a:
+        a.add_framework(a.framework("small_test").replace(id="a_own"))
+        a.set_member("cuc", "analyst")
+        a.save_score("A01", 2024, "1.2", expected_version=0, self_score=2)
+    res = store.reset_tenant("A", "Sở Nội vụ tỉnh A (mới)", admin_user="dung")
+    assert res["removed"] == {"evidence": 0, "scores": 1, "assessments": 1, "units": 1, "frameworks": 1,
+                              "memberships": 2}
+    with pytest.raises(AccessDenied):
+        store.session(tenant="A", user="ann")
+    with store.session(tenant="A", user="dung") as a:
+        assert a.units().empty and a.scores().empty and a.assessments().empty
+        assert list(a.frameworks()["framework_id"]) == ["small_test"]  # the shared one stays
+        assert list(a.members()["user_name"]) == ["dung"] and a.role == "admin"
+        log = a.audit()
+        assert "ann" in set(log["user_name"])  # history is kept
+        emptied = log[(log["field"] == "rows") & (log["action"] == "delete")]
+        assert dict(zip(emptied["table_name"], emptied["old_value"])) == {
+            "scores": "1", "assessments": "1", "units": "1", "frameworks": "1", "memberships": "2"}
+    assert store.tenants().set_index("code").loc["A", "name"] == "Sở Nội vụ tỉnh A (mới)"
+    assert _tenant_rows(store, "B") == b_before
+    assert store.reset_tenant("C", "Tenant C", "eve")["removed"] == {}
+    assert list(store.tenants(user="eve")["code"]) == ["C"]
