@@ -32,7 +32,7 @@ import ipywidgets as W
 import pandas as pd
 
 from parindex_lib.errors import ConflictError, ParindexError, ValidationError
-from parindex_lib.i18n import DEFAULT_LANG, normalise_lang, number, t
+from parindex_lib.i18n import DEFAULT_LANG, catalogue, normalise_lang, number, t
 
 __all__ = [
     "Environment",
@@ -480,9 +480,8 @@ class App(W.VBox):
 
     def column_label(self, name: str) -> str:
         """A column or field name as people call it (``self_score`` -> ``Điểm tự chấm (self_score)``)."""
-        key = f"columns.{name}"
-        label = self.tr(key)
-        return name if label == key else f"{label} ({name})"
+        label = catalogue(self.lang).get(f"columns.{name}")
+        return name if label is None else f"{label} ({name})"
 
     # -- small builders ---------------------------------------------------------------
     @staticmethod
