@@ -216,16 +216,18 @@ def _year(value: Any) -> int:
     return y
 
 
-def _date(value: Any) -> dt.date | None:
+def _date(value: Any, *, end: bool = False) -> dt.date | None:
+    """A date; a bare year means its first day (its last with ``end``)."""
     if _blank(value):
         return None
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value.strip()) >= 10:
         return dt.date.fromisoformat(value.strip()[:10])
-    raise ValueError(f"{value!r} is not a date")
+    y = _year(value)
+    return dt.date(y, 12, 31) if end else dt.date(y, 1, 1)
 
 
 #: Vietnam's time zone (no daylight saving time): a deadline date ends at midnight there.
@@ -665,9 +667,11 @@ class Store:
             ``year``, ``component``, ``value`` (float, NaN = not published)
             and ``source_url``. One row per dataset, province, year and
             component.
+            (``index`` is read as ``dataset``, as :mod:`parindex_lib.external` names it.)
         sources
             The catalogue of sources: columns ``dataset``, ``title``, ``url``
-            and optionally ``publisher``, ``notes``.
+            and optionally ``publisher``, ``notes`` (``index``, ``name`` and
+            ``address`` are read as ``dataset``, ``title`` and ``url``).
         user, reason
             Recorded in the audit log.
 
@@ -684,6 +688,8 @@ class Store:
         """
         rv, rs = m.reference_values, m.reference_sources
         user = _nfc(user) or "maintenance"
+        df = _aliased(df, {"index": "dataset"})
+        sources = _aliased(sources, {"index": "dataset", "name": "title", "address": "url"})
         fails: list[dict] = []
         missing = [c for c in REFERENCE_COLUMNS if c not in df.columns]
         if missing:
@@ -1172,8 +1178,9 @@ class TenantSession:
         df
             Columns ``code``, ``name``, ``kind`` and optionally
             ``parent_code``, ``region``, ``active_from``, ``active_to``
-            (dates). An optional column left out keeps the stored values;
-            a blank cell clears it.
+            (dates; a bare year such as 2022 means 1 January in
+            ``active_from`` and 31 December in ``active_to``). An optional
+            column left out keeps the stored values; a blank cell clears it.
         reason
             Recorded in the audit log.
 
@@ -1211,9 +1218,10 @@ class TenantSession:
             for c in optional:
                 if c in ("active_from", "active_to"):
                     try:
-                        r[c] = _date(rec[c])
+                        r[c] = _date(rec[c], end=c == "active_to")
                     except (ValueError, TypeError):
-                        fails.append({"row": row, "column": c, "value": rec[c], "expected": "a date such as 2025-07-01"})
+                        fails.append({"row": row, "column": c, "value": rec[c],
+                                      "expected": "a date such as 2025-07-01, or a year"})
                 else:
                     r[c] = _nfc(rec[c])
             if r.get("active_from") and r.get("active_to") and r["active_to"] < r["active_from"]:
@@ -2146,6 +2154,12 @@ class TenantSession:
 
 
 # -- module helpers ---------------------------------------------------------------
+
+def _aliased(df: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFrame:
+    """``df`` with alias columns renamed, where the proper name is absent."""
+    rename = {a: c for a, c in aliases.items() if a in df.columns and c not in df.columns}
+    return df.rename(columns=rename) if rename else df
+
 
 def _years(year: int | Iterable[int] | None) -> list[int] | None:
     if year is None:

@@ -169,8 +169,8 @@ def test_units_round_trip(store):
         "kind": ["province", "commune", "commune"],
         "parent_code": [None, "P01", "P01"],
         "region": ["Đồng bằng sông Hồng"] * 3,
-        "active_from": [None, "2025-07-01", dt.date(2025, 7, 1)],
-        "active_to": [None, None, pd.Timestamp("2030-12-31")],
+        "active_from": [2020, "2025-07-01", dt.date(2025, 7, 1)],
+        "active_to": [2025, None, pd.Timestamp("2030-12-31")],
     })
     with store.session(tenant="hn", user="lan") as s:
         assert s.upsert_units(units) == {"inserted": 3, "updated": 0, "unchanged": 0}
@@ -182,6 +182,9 @@ def test_units_round_trip(store):
         assert row["parent_code"] == "P01" and row["kind"] == "commune"
         assert row["active_from"] == pd.Timestamp("2025-07-01") and pd.isna(row["active_to"])
         assert got.set_index("code").loc["C002", "active_to"] == pd.Timestamp("2030-12-31")
+        # a bare year: from its first day, to its last
+        assert tuple(got.set_index("code").loc["P01", ["active_from", "active_to"]]) == (
+            pd.Timestamp("2020-01-01"), pd.Timestamp("2025-12-31"))
         # same table again: nothing changes; a renamed unit updates one row
         assert s.upsert_units(units) == {"inserted": 0, "updated": 0, "unchanged": 3}
         assert s.upsert_units(pd.DataFrame({"code": ["C002"], "name": ["Xã Sóc Sơn mới"], "kind": ["commune"]})) == {
