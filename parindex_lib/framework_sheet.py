@@ -3,7 +3,7 @@
 Provinces publish their criteria sets as a table in the annex of a decision
 ("Bảng chấm điểm", "Bộ tiêu chí"): one row per field, criterion and
 subcriterion, the hierarchy given by the numbering, and the maximum points of
-each row. This module reads that layout (xlsx, xls, ods or csv) into a
+each row. This module reads that layout (xlsx or csv) into a
 :class:`~parindex_lib.framework.Framework` and writes a framework back in the
 same layout.
 
@@ -31,13 +31,14 @@ notes) are ignored.
 Numbering gives the hierarchy: either dotted codes ``1``, ``1.1``,
 ``1.1.1`` (kept as the node codes), or Roman / Arabic / letter ``I``, ``1``,
 ``a`` (variants ``I.``, ``1.``, ``1)``, ``a)``, ``(a)``), converted to the
-codes ``1``, ``1.1``, ``1.1.1`` by position. Letters under dotted codes are
-one level below the row above them. Points may use a decimal comma. A parent
+codes ``1``, ``1.1``, ``1.1.1`` by position. Letters under dotted codes sit
+one level below the last dotted row. Points may use a decimal comma. A parent
 whose points are blank or ``x`` gets the sum of its children. A row "Tổng
 cộng" / "TỔNG ĐIỂM" gives the declared total and ends the table. A leaf with
-survey points, or whose content (or an ancestor's) mentions "điều tra xã hội
-học", is assessed by survey. A row without a number and without points
-continues the guidance of the row above.
+points in the survey column is assessed by survey; in a sheet without that
+column, so is a leaf whose content (or an ancestor's) mentions "điều tra xã
+hội học". A row without a number and without points continues the guidance
+of the row above.
 
 Not carried by the layout: ``declared_children``, and leaves assessed as
 ``computed`` (they come back as ``self``).
@@ -59,6 +60,7 @@ import pandas as pd
 from .errors import FrameworkError
 from .framework import Framework, framework_from_nodes
 from .numbers import parse_number
+from .safety import check_file, escape_formula, unescape_formula
 
 __all__ = ["SHEET_COLUMNS", "read_framework_sheet", "write_framework_sheet"]
 
@@ -77,8 +79,6 @@ SHEET_COLUMNS = {
 
 _TOTAL_LABEL = "TỔNG CỘNG"
 _LEGAL_PREFIX = "Căn cứ: "
-_SPREADSHEETS = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
-_TEXTS = {".csv", ".txt", ".tsv"}
 _HEADER_SCAN = 50
 _TOL = 1e-9
 _NUMBERING = ("a number such as 1, 1.1, 1.1.1, or I, 1, a "
@@ -202,6 +202,9 @@ def _points(value: Any) -> Any:
     return parse_number(value)
 
 
+_KEY_ROLE = {"code": "code", "name_vi": "content", "max_points": "points", "name_en": "name_en",
+             "guidance_vi": "guidance", "guidance_en": "guidance_en", "rubric": "rubric",
+             "evidence_required": "evidence", "assessed_by": "survey"}
 _YES = {"co", "x", "yes", "true", "1", "bat buoc", "can"}
 _NO = {"khong", "no", "false", "0", "khong bat buoc", "khong can"}
 _SURVEY_TEXT = re.compile(r"dieu tra (xa hoi hoc|xhh)")
@@ -246,9 +249,11 @@ def read_framework_sheet(
     Parameters
     ----------
     path
-        An ``.xlsx``/``.xlsm``/``.xls``/``.ods`` workbook (read with
-        python-calamine) or a ``.csv`` file (UTF-8, with or without BOM, or
-        Windows-1258; comma, semicolon or tab separated).
+        An ``.xlsx`` workbook (read with python-calamine) or a ``.csv``
+        file (UTF-8, with or without BOM, or Windows-1258; comma, semicolon
+        or tab separated). The file is first checked by
+        :func:`parindex_lib.safety.check_file` (size, legacy ``.xls``,
+        renamed files, zip and XML bombs).
     sheet
         Sheet name or 0-based index; by default the first sheet with a
         header row.
@@ -281,6 +286,8 @@ def read_framework_sheet(
 
     Raises
     ------
+    FileRefused
+        When the safety check refuses the file.
     FrameworkError
         (a :class:`~parindex_lib.errors.ValidationError`) listing every bad
         row: ``file``, ``sheet``, ``row`` (as numbered in the spreadsheet),
@@ -388,7 +395,7 @@ def read_framework_sheet(
                 continue
         else:
             code = f"{parent.code}.{len(siblings) + 1}" if parent else str(len(siblings) + 1)
-        survey_text = bool(_SURVEY_TEXT.search(_fold(content)))
+        survey_text = "survey" not in roles and bool(_SURVEY_TEXT.search(_fold(content)))
         node = _Row(row=rownum, depth=depth, code=code, parent=parent, name_vi=content,
                     points=math.nan if pts is _X else pts, marked_x=pts is _X,
                     survey=math.nan if srv is _X else srv, survey_text=survey_text, letter=kind == "letter")
@@ -445,11 +452,14 @@ def read_framework_sheet(
             table, source=fname, id=id or _slug(path.stem), name_vi=name_vi or title or path.stem,
             level=lvl, years=list(years), max_points=_num(declared), **data)
     except FrameworkError as exc:
+        # node positions -> spreadsheet rows, YAML keys -> the sheet's headers
         rows = [n.row for n in nodes]
         remapped = exc.failures.copy()
         remapped["sheet"] = sheet_name
-        remapped["row"] = [
-            rows[r] if isinstance(r, int) and 0 <= r < len(rows) else r for r in remapped["row"]]
+        on_node = [isinstance(r, int) and 0 <= r < len(rows) for r in remapped["row"]]
+        remapped["column"] = [
+            headers.get(_KEY_ROLE.get(c), c) if node else c for c, node in zip(remapped["column"], on_node)]
+        remapped["row"] = [rows[r] if node else r for r, node in zip(remapped["row"], on_node)]
         raise FrameworkError(f"scoring sheet {fname} has problems", remapped) from None
 
 
@@ -621,25 +631,19 @@ def _first_texts(grid: list[list[Any]]) -> str:
 
 def _read_grids(path: Path, sheet: str | int | None) -> list[tuple[str | None, list[list[Any]]]]:
     fname = path.name
-    if not path.exists():
-        raise FrameworkError(f"{fname} not found", [{"file": str(path), "value": str(path),
-                                                     "expected": "an existing .xlsx or .csv scoring sheet"}])
-    suffix = path.suffix.lower()
-    if suffix in _TEXTS:
+    kind = check_file(path)
+    if kind == "csv":
         if sheet not in (None, 0):
             raise FrameworkError(f"{fname} has no sheets", [{"file": fname, "value": sheet,
                                                             "expected": "no sheet for a csv file"}])
         return [(None, _read_csv(path))]
-    if suffix not in _SPREADSHEETS:
-        raise FrameworkError(f"{fname} is not a spreadsheet", [{"file": fname, "value": path.suffix,
-                                                               "expected": "a .xlsx, .xls, .ods or .csv file"}])
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as exc:
         raise FrameworkError(f"{fname} cannot be read", [{"file": fname, "value": str(exc),
-                                                         "expected": "a readable .xlsx, .xls or .ods workbook"}]) from None
+                                                         "expected": "a readable .xlsx workbook"}]) from None
     try:
         names = list(wb.sheet_names)
         if sheet is None:
@@ -677,12 +681,7 @@ def _read_csv(path: Path) -> list[list[str]]:
     except csv.Error:
         delim = ","
     rows = list(csv.reader(io.StringIO(text), delimiter=delim))
-    return [[_unescape(c) for c in r] for r in rows]
-
-
-def _unescape(cell: str) -> str:
-    """Undo the apostrophe that :func:`write_framework_sheet` puts before =, +, -, @."""
-    return cell[1:] if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r" else cell
+    return [[unescape_formula(c) for c in r] for r in rows]
 
 
 # -- writing --------------------------------------------------------------------
@@ -720,7 +719,7 @@ def write_framework_sheet(framework: Framework, path: str | Path) -> Path:
     if suffix == ".csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
-        for r in titles + [header] + [[_escape(_csv_cell(v)) for v in r] for r, _ in body] + [[_csv_cell(v) for v in total]]:
+        for r in titles + [header] + [[escape_formula(_csv_cell(v)) for v in r] for r, _ in body] + [[_csv_cell(v) for v in total]]:
             w.writerow(r)
         path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
         return path
@@ -774,9 +773,7 @@ def _sheet_rows(fw: Framework) -> tuple[list[str], list[tuple[list[Any], int]], 
     nodes = fw.nodes
     leaves = nodes[nodes["is_leaf"]]
     survey_leaf = leaves["assessed_by"] == "survey"
-    roles = ["code", "content", "points"]
-    if survey_leaf.any():
-        roles.append("survey")
+    roles = ["code", "content", "points", "survey"]
     if (nodes["guidance_vi"] != "").any():
         roles.append("guidance")
     roles.append("evidence")
@@ -822,11 +819,6 @@ def _csv_cell(v: Any) -> str:
     if isinstance(v, float):
         return _show(v)
     return str(v)
-
-
-def _escape(cell: str) -> str:
-    """Keep spreadsheet programs from reading a cell as a formula."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def _num(x: float) -> int | float:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parindex_lib.errors import FAILURE_COLUMNS, FrameworkError, FrameworkIncompleteError, ValidationError
+from parindex_lib.errors import FAILURE_COLUMNS, FileRefused, FrameworkError, FrameworkIncompleteError, ValidationError
 from parindex_lib.framework import framework_from_dict, load_framework, read_framework_yaml
 from parindex_lib.framework_sheet import SHEET_COLUMNS, read_framework_sheet, write_framework_sheet
 
@@ -330,17 +330,29 @@ def test_framework_rules_still_apply_with_sheet_rows(tmp_path):
     with pytest.raises(FrameworkError) as info:
         read_framework_sheet(_csv(tmp_path / "r.csv", table), id="r")
     row = info.value.failures.iloc[0]
-    assert row["row"] == 6 and row["column"] == "rubric" and "between 0 and 2" in row["expected"]
+    assert row["row"] == 6 and row["column"] == "Các mức điểm" and "between 0 and 2" in row["expected"]
+    with pytest.raises(FrameworkError) as info:
+        read_framework_sheet(_csv(tmp_path / "r.csv", table[:2]), id="r", level="county", years=[2024])
+    row = info.value.failures.iloc[0]
+    assert (row["row"], row["column"], row["value"]) == (None, "level", "county")
 
 
-@pytest.mark.parametrize("name, content", [("x.pdf", b"%PDF"), ("x.xlsx", b"not a zip")])
-def test_unreadable_files(tmp_path, name, content):
+@pytest.mark.parametrize("name, content, error", [
+    ("x.txt", b"%PDF-1.4 not a table", FrameworkError),     # text, but no header row
+    ("x.xlsx", b"not a zip", FileRefused),                # refused by the safety check
+    ("x.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), FileRefused),
+])
+def test_unreadable_files(tmp_path, name, content, error):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(FrameworkError) as info:
+    with pytest.raises(error) as info:
         read_framework_sheet(path)
+    assert isinstance(info.value, ValidationError)
     assert info.value.failures.iloc[0]["file"] == name
-    with pytest.raises(FrameworkError):
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileRefused):
         read_framework_sheet(tmp_path / "missing.xlsx")
 
 
@@ -455,3 +467,13 @@ def test_yaml_of_an_imported_sheet_loads(tmp_path):
     fw = read_framework_sheet(_xlsx(tmp_path / "b.xlsx", DOTTED), id="b")
     again = read_framework_yaml(framework_to_yaml(fw), "b.yaml")
     assert again == fw
+
+
+def test_survey_column_wins_over_survey_words(tmp_path):
+    table = [["STT", "Nội dung", "Điểm tối đa", "Điểm điều tra XHH"], ["1", "LV", None, None],
+             ["1.1", "Tổ chức điều tra xã hội học về sự hài lòng", 1, None], ["1.2", "Hài lòng", 2, 2]]
+    fw = read_framework_sheet(_csv(tmp_path / "s.csv", table), id="s")
+    assert fw.leaves["assessed_by"].tolist() == ["self", "survey"]
+    no_column = [row[:3] for row in table]
+    fw = read_framework_sheet(_csv(tmp_path / "t.csv", no_column), id="t")
+    assert fw.leaves["assessed_by"].tolist() == ["survey", "self"]
