@@ -108,8 +108,7 @@ class SelfAssessmentApp(App):
         rows = self._assessments[self._assessments["unit_code"] == unit]
         years = sorted(rows["year"].astype(int).tolist(), reverse=True)
         self._year.options = [(str(y), y) for y in years]
-        drafts = rows[rows["status"] == "draft"]["year"].astype(int).tolist()
-        self._year.value = max(drafts) if drafts else (years[0] if years else None)
+        self._year.value = years[0] if years else None
 
     # -- events -----------------------------------------------------------------------
     def _on_unit(self, change: dict) -> None:

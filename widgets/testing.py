@@ -46,6 +46,9 @@ def small_store(url: str, framework: Framework, year: int = 2024) -> Any:
     - ``D02``: named :data:`XSS_NAME`, self-scored and submitted;
     - ``D03`` Sở Y tế: self-scored and submitted;
     - ``X001`` Xã An Lợi (commune): self-scored, appraised.
+
+    D02, D03 and X001 also have self scores for ``year - 1`` (drafts), D03
+    ahead of D02 then and behind it in ``year``.
     """
     from parindex_lib.store import Store
 
@@ -61,7 +64,8 @@ def small_store(url: str, framework: Framework, year: int = 2024) -> Any:
     with store.session(tenant=TENANT, user=ADMIN) as s:
         s.upsert_units(units)
         s.create_assessment("D01", year, framework.id)
-        for code, share in (("D02", 0.8), ("D03", 0.6), ("X001", 0.9)):
+        for code, share, before in (("D02", 0.8, 0.5), ("D03", 0.6, 0.9), ("X001", 0.9, 0.9)):
+            s.write_scores(self_scores(framework, code, year - 1, before), framework_id=framework.id, source="test")
             s.write_scores(self_scores(framework, code, year, share), framework_id=framework.id, source="test")
             s.set_status(code, year, "submitted", reason="test")
         s.set_status("X001", year, "appraised", reason="test")
