@@ -172,9 +172,10 @@ def build_demo_store(url: str | None = None, *, seed: int = 2024, if_absent: boo
         s.upsert_units(units)
         s.write_scores(scores, framework_id=framework.id, source=f"demo generator (seed {seed})")
         for year in DEMO_YEARS:
-            status = "published" if year < DEMO_YEARS[-1] else "appraised"
+            steps = ("submitted", "appraised", "published") if year < DEMO_YEARS[-1] else ("submitted", "appraised")
             for code in units["code"]:
-                s.set_status(code, year, status, reason="demo data")
+                for status in steps:
+                    s.set_status(code, year, status, reason="demo data")
     return (f"demo store ready at {store.url}: tenant {DEMO_TENANT} ({DEMO_TENANT_NAME}), "
             f"{len(units)} units, years {DEMO_YEARS[0]}-{DEMO_YEARS[-1]}, {len(scores)} scores")
 
