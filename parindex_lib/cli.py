@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "and store it as a framework of the tenant.")
     p.add_argument("sheet")
     p.add_argument("--id", required=True, help="framework id, e.g. hcm_2024_department")
-    p.add_argument("--name", help="Vietnamese name (default: the file name)")
-    p.add_argument("--level", required=True, choices=("ministry", "province", "department", "district", "commune"))
+    p.add_argument("--name", help="Vietnamese name (default: the sheet's title row)")
+    p.add_argument("--level", choices=("ministry", "province", "department", "district", "commune"),
+                   help="unit level (default: guessed from the title, e.g. 'cấp xã')")
     p.add_argument("--years", default="", help="years it applies to, e.g. 2024,2025")
     p.add_argument("--sheet-name", help="worksheet to read (default: the first)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the framework as YAML to FILE")
@@ -192,7 +193,7 @@ def cmd_framework_import(args: argparse.Namespace) -> int:
 
     years = [int(y) for y in args.years.replace(" ", "").split(",") if y]
     fw = read_framework_sheet(args.sheet, sheet=args.sheet_name, id=args.id,
-                              name_vi=args.name or Path(args.sheet).stem, level=args.level, years=years)
+                              name_vi=args.name, level=args.level, years=years)
     counts = fw.counts()
     print(f"{args.sheet}: {counts['field']} fields, {counts['criterion']} criteria, "
           f"{counts['subcriterion']} subcriteria, {fw.max_points:g} points")

@@ -50,7 +50,7 @@ DEFAULT_BANDS: tuple[tuple[str, float], ...] = (("A", 90.0), ("B", 80.0), ("C", 
 NODE_COLUMNS = [
     "code", "parent_code", "level", "depth", "position", "name_vi", "name_en",
     "max_points", "assessed_by", "guidance_vi", "guidance_en",
-    "evidence_required", "rubric", "declared_children", "is_leaf",
+    "evidence_required", "rubric", "declared_children", "is_leaf", "notes",
 ]
 
 FRAMEWORK_DIR = Path(__file__).resolve().parent.parent / "data" / "frameworks"
@@ -148,9 +148,10 @@ class Framework:
         mask = declared.notna() & (declared != have)
         out = self.nodes.loc[mask, "code"].tolist()
         counts = self.counts()
+        plural = {"field": "fields", "criterion": "criteria", "subcriterion": "subcriteria"}
         for lvl, n in self.declared_counts:
             if counts.get(lvl, 0) != n:
-                out.append(f"{lvl}s: declared {n}, given {counts.get(lvl, 0)}")
+                out.append(f"{plural[lvl]}: declared {n}, given {counts.get(lvl, 0)}")
         return out
 
     @property
@@ -235,14 +236,17 @@ def framework_from_dict(data: dict, source: str = "<dict>") -> Framework:
         total = math.nan
         fail(None, "max_points", data.get("max_points"), "a number (the declared total, e.g. 100)")
     years = data.get("years") or []
-    if not isinstance(years, list) or not all(isinstance(y, int) and 1990 <= y <= 2100 for y in years):
+    if not isinstance(years, (list, tuple)) or not all(
+            isinstance(y, int) and not isinstance(y, bool) and 1990 <= y <= 2100 for y in years):
         fail(None, "years", years, "a list of years such as [2023, 2024]")
         years = []
     bands_raw = data.get("bands")
     bands: list[tuple[str, float]] = list(DEFAULT_BANDS)
     if bands_raw is not None:
         bands = []
-        for b in bands_raw if isinstance(bands_raw, list) else [bands_raw]:
+        for b in bands_raw if isinstance(bands_raw, (list, tuple)) else [bands_raw]:
+            if isinstance(b, (list, tuple)) and len(b) == 2:
+                b = {"group": b[0], "min_pct": b[1]}
             try:
                 bands.append((str(b["group"]), float(parse_number(b["min_pct"]))))
             except (KeyError, TypeError, ValueError):
@@ -305,7 +309,9 @@ def framework_from_dict(data: dict, source: str = "<dict>") -> Framework:
             rubric = None
             if item.get("rubric") is not None:
                 levels = []
-                for lv in item["rubric"] if isinstance(item["rubric"], list) else [item["rubric"]]:
+                for lv in item["rubric"] if isinstance(item["rubric"], (list, tuple)) else [item["rubric"]]:
+                    if isinstance(lv, (list, tuple)) and len(lv) == 3:
+                        lv = {"points": lv[0], "label_vi": lv[1], "label_en": lv[2]}
                     try:
                         p = parse_number(lv["points"])
                         if math.isnan(p):
@@ -323,7 +329,7 @@ def framework_from_dict(data: dict, source: str = "<dict>") -> Framework:
                 if children:
                     fail(pos, "rubric", "rubric", f"no rubric on node {code}, which has children (rubrics belong on leaves)")
             declared = item.get("declared_children")
-            if declared is not None and (not isinstance(declared, int) or declared < 0):
+            if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 0):
                 fail(pos, "declared_children", declared, "a whole number >= 0")
                 declared = None
             rows.append({
@@ -333,7 +339,7 @@ def framework_from_dict(data: dict, source: str = "<dict>") -> Framework:
                 "assessed_by": assessed, "guidance_vi": str(item.get("guidance_vi") or ""),
                 "guidance_en": str(item.get("guidance_en") or ""),
                 "evidence_required": bool(evidence), "rubric": rubric,
-                "declared_children": declared, "is_leaf": not children,
+                "declared_children": declared, "is_leaf": not children, "notes": str(item.get("notes") or ""),
             })
             unknown_keys = set(item) - {
                 "code", "name_vi", "name_en", "max_points", "assessed_by", "guidance_vi", "guidance_en",
@@ -343,10 +349,12 @@ def framework_from_dict(data: dict, source: str = "<dict>") -> Framework:
             walk(children, code, depth + 1)
 
     kinds = data.get("kinds") or ([level] if level in UNIT_KINDS else [])
-    if not isinstance(kinds, list) or any(k not in UNIT_KINDS for k in kinds):
+    if not isinstance(kinds, (list, tuple)) or any(k not in UNIT_KINDS for k in kinds):
         fail(None, "kinds", kinds, "a list of unit kinds from " + ", ".join(UNIT_KINDS))
         kinds = []
     declared_counts = data.get("declared_counts") or {}
+    if isinstance(declared_counts, (list, tuple)):
+        declared_counts = dict(declared_counts)
     if not isinstance(declared_counts, dict) or any(
             k not in LEVELS.values() or not isinstance(v, int) or v < 0 for k, v in declared_counts.items()):
         fail(None, "declared_counts", declared_counts, "a mapping such as {field: 8, criterion: 37, subcriterion: 88}")
@@ -423,8 +431,9 @@ def read_framework_yaml(text: str, source: str = "<text>") -> Framework:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise FrameworkError(f"{source} is not valid YAML", [{
-            "file": source, "row": None if mark is None else mark.line + 1, "column": None if mark is None else mark.column + 1,
-            "value": str(getattr(exc, "problem", exc)), "expected": "valid YAML (see data/frameworks/README.md)"}]) from None
+            "file": source, "row": None if mark is None else mark.line + 1, "column": "yaml",
+            "value": str(getattr(exc, "problem", exc)) + ("" if mark is None else f" (line {mark.line + 1}, character {mark.column + 1})"),
+            "expected": "valid YAML (see data/frameworks/README.md)"}]) from None
     return framework_from_dict(data, source)
 
 
@@ -473,7 +482,7 @@ def framework_from_nodes(nodes: pd.DataFrame, *, source: str = "<table>", **meta
     for rec in nodes.to_dict("records"):
         item = {k: v for k, v in rec.items() if k in {
             "code", "name_vi", "name_en", "max_points", "assessed_by", "guidance_vi", "guidance_en",
-            "evidence_required", "rubric", "declared_children"} and not _blank(v)}
+            "evidence_required", "rubric", "declared_children", "notes"} and not _blank(v)}
         item["code"] = str(rec["code"])
         parent = rec.get("parent_code")
         by_parent.setdefault(None if _blank(parent) else str(parent), []).append(item)
@@ -520,6 +529,8 @@ def framework_to_dict(fw: Framework) -> dict:
             item["rubric"] = [{"points": _num(p), "label_vi": lv, "label_en": le} for p, lv, le in rec["rubric"]]
         if rec["declared_children"] is not None and not pd.isna(rec["declared_children"]):
             item["declared_children"] = int(rec["declared_children"])
+        if rec.get("notes"):
+            item["notes"] = rec["notes"]
         by_parent.setdefault(rec["parent_code"], []).append(item)
 
     def tree(parent: str | None) -> list[dict]:

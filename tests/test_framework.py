@@ -118,8 +118,8 @@ def test_unknown_points_refuse_to_score_naming_the_nodes(fid, first_codes):
 
 
 @pytest.mark.parametrize("fid, declared", [
-    ("bnv_2948_2017_province", "subcriterions: declared 81, given 0"),
-    ("bnv_2948_2017_ministry", "subcriterions: declared 79, given 0"),
+    ("bnv_2948_2017_province", "subcriteria: declared 81, given 0"),
+    ("bnv_2948_2017_ministry", "subcriteria: declared 79, given 0"),
 ])
 def test_missing_children_refuse_to_score_naming_the_nodes(fid, declared):
     fw = load_framework(fid)
@@ -339,10 +339,10 @@ def test_declared_children_and_counts_make_it_incomplete():
     data["nodes"][1]["children"][0]["declared_children"] = 3
     data["declared_counts"] = {"field": 2, "criterion": 3, "subcriterion": 5}
     fw = framework_from_dict(data)
-    assert fw.missing_children() == ["2.1", "subcriterions: declared 5, given 2"]
+    assert fw.missing_children() == ["2.1", "subcriteria: declared 5, given 2"]
     with pytest.raises(FrameworkIncompleteError) as info:
         fw.require_scorable()
-    assert info.value.codes == ["2.1", "subcriterions: declared 5, given 2"]
+    assert info.value.codes == ["2.1", "subcriteria: declared 5, given 2"]
 
 
 def test_not_a_mapping():
@@ -464,3 +464,23 @@ def test_round_trip_of_every_shipped_framework():
         back = read_framework_yaml(framework_to_yaml(fw), f"{fw.id}.yaml")
         assert back == fw
         pd.testing.assert_frame_equal(back.nodes, fw.nodes)
+
+
+def test_a_frameworks_own_node_table_rebuilds_it():
+    """framework_from_nodes accepts the in-memory shapes (rubric tuples, tuples of years, kinds, bands)."""
+    from parindex_lib.framework import framework_from_nodes
+
+    fw = load_framework("demo_department_2024")
+    again = framework_from_nodes(fw.nodes, id=fw.id, name_vi=fw.name_vi, level=fw.level, max_points=fw.max_points,
+                                 years=fw.years, kinds=fw.kinds, bands=fw.bands, declared_counts=fw.declared_counts,
+                                 bonus_cap=fw.bonus_cap, penalty_cap=fw.penalty_cap)
+    pd.testing.assert_frame_equal(again.nodes, fw.nodes)
+    assert (again.years, again.kinds, again.bands) == (fw.years, fw.kinds, fw.bands)
+    assert again.leaves["rubric"].notna().sum() == 16
+
+
+def test_booleans_are_not_years():
+    with pytest.raises(FrameworkError) as info:
+        read_framework_yaml("id: t\nname_vi: T\nlevel: commune\nmax_points: 1\nyears: [true]\n"
+                            "nodes: [{code: '1', name_vi: A, max_points: 1}]\n")
+    assert info.value.failures["column"].tolist() == ["years"]
