@@ -76,6 +76,19 @@ def _codes(values: pd.Series, *, sort: bool = True) -> tuple[np.ndarray, pd.Inde
         codes = cat.codes.to_numpy().astype(np.int64)
         codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
         return codes, cats[order]
+    if values.dtype.kind in "OT" or isinstance(values.dtype, pd.StringDtype):
+        # long tables are usually grouped by unit: hash only the first row of each run of equal values
+        arr = values.to_numpy(object)
+        change = np.empty(len(arr), dtype=bool)
+        change[:1] = True
+        try:
+            np.not_equal(arr[1:], arr[:-1], out=change[1:])
+        except TypeError:  # pd.NA cannot be compared: hash every row
+            change[1:] = True
+        heads = np.flatnonzero(change)
+        if len(heads) <= len(arr) // 4:
+            head_codes, uniques = pd.factorize(values.iloc[heads], sort=sort)
+            return np.repeat(head_codes, np.diff(np.append(heads, len(arr)))), pd.Index(uniques)
     codes, uniques = pd.factorize(values, sort=sort)
     return codes, pd.Index(uniques)
 

@@ -247,7 +247,7 @@ def add_rank_change(results: pd.DataFrame) -> pd.DataFrame:
     size = (len(uuniq) + 1) * n_nodes * span
     rows = np.arange(n, dtype=np.int64)
     if size <= 4 * n + (1 << 20):
-        slot = np.full(size, -1, dtype=np.int64)
+        slot = np.full(size, -1, dtype=np.int32 if n < 2**31 else np.int64)
         slot[key] = rows
         dup = slot[key] != rows
         prev = slot[key - 1]

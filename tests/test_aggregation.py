@@ -436,3 +436,17 @@ def test_coverage_is_one_when_every_leaf_is_scored(data):
     out = roll_up(scores, fw)
     assert (out["coverage"] == 1).all()
     assert (out["index_pct"] == 50).all()
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "category", object])
+def test_code_columns_of_any_string_dtype(dtype):
+    scores = hand_scores()
+    want = roll_up(scores, hand_framework())
+    typed = scores.astype({"unit_code": dtype, "node_code": dtype})
+    got = roll_up(typed, hand_framework())
+    pd.testing.assert_frame_equal(got.astype({"unit_code": str, "node_code": str}),
+                                  want.astype({"unit_code": str, "node_code": str}))
+    if dtype == "string":  # pd.NA as a missing unit is refused, not compared
+        typed.loc[3, "unit_code"] = pd.NA
+        with pytest.raises(ValidationError, match="without a unit"):
+            roll_up(typed, hand_framework())
