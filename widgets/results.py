@@ -42,9 +42,9 @@ def rank_change_text(change: Any, tr) -> tuple[str, str]:
         return "–", ""
     n = int(change)
     if n > 0:
-        return tr("results.rank_up", n=n), "pi-up"
+        return tr("results.rank_up_1" if n == 1 else "results.rank_up", n=n), "pi-up"
     if n < 0:
-        return tr("results.rank_down", n=-n), "pi-down"
+        return tr("results.rank_down_1" if n == -1 else "results.rank_down", n=-n), "pi-down"
     return tr("results.rank_same"), ""
 
 
