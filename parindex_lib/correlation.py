@@ -46,6 +46,7 @@ __all__ = [
     "benjamini_hochberg",
     "bootstrap_indices",
     "study_variables",
+    "reference_study",
 ]
 
 #: Correlation methods, by name.
@@ -111,7 +112,10 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     Each pair is resampled afresh with ``numpy.random.default_rng(seed)``:
     resample ``b`` takes the observations ``idx[b]`` (in the order of the
     pair's complete rows: sorted by year, then unit). A pair's interval
-    therefore does not depend on which other pairs are in the study.
+    therefore does not depend on which other pairs are in the study. These
+    are the resamples ``scipy.stats.bootstrap(..., paired=True,
+    method="percentile", random_state=numpy.random.default_rng(seed))``
+    draws, so the intervals equal scipy's for the same seed.
 
     Returns
     -------
@@ -757,3 +761,47 @@ def partial_correlate(data: pd.DataFrame, x: str | Sequence[str] = "PAR", y: str
                 if progress is not None:
                     progress(done, total)
     return _finish(rows, PARTIAL_COLUMNS)
+
+
+def reference_study(*, year: int | None = None, pooled: bool = False, method: str = "pearson",
+                    x: str | Sequence[str] = "PAR", y: str | Sequence[str] = ("PCI", "PAPI", "SIPAS"),
+                    n_boot: int = 2000, seed: int = 0, directory: Any = None,
+                    par: pd.DataFrame | None = None,
+                    progress: Callable[[int, int], Any] | None = None) -> pd.DataFrame:
+    """The study behind ``parindex correlate``: the reference data, optionally with a tenant's PAR.
+
+    Parameters
+    ----------
+    year
+        One year; None: every year separately.
+    pooled
+        Pool all years (``year`` must then be None).
+    method, x, y, n_boot, seed, progress
+        As :func:`correlate`.
+    directory
+        Folder of imported reference data
+        (:func:`parindex_lib.external.load_external`).
+    par
+        PAR figures in the long format (e.g. from
+        :func:`parindex_lib.external.par_from_results`) that replace the
+        published PAR rows of the same province, year and component.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :func:`correlate` (its first ten columns are ``x``,
+        ``y``, ``year``, ``method``, ``n``, ``r``, ``ci_low``, ``ci_high``,
+        ``p``, ``p_adj``).
+    """
+    from .external import LONG_COLUMNS, load_external
+
+    if pooled and year is not None:
+        raise ValidationError("choose a year or pooled, not both", [
+            {"column": "year", "value": year, "expected": "no year with --pooled"}])
+    data = load_external(directory)
+    if par is not None:
+        keep = [c for c in LONG_COLUMNS if c in par.columns]
+        data = pd.concat([data, par[keep]], ignore_index=True).drop_duplicates(
+            ["province_code", "year", "index", "component"], keep="last")
+    return correlate(data, x, y, method=method, year="pooled" if pooled else year, n_boot=n_boot, seed=seed,
+                     progress=progress)

@@ -61,6 +61,7 @@ __all__ = [
     "external_show",
     "to_wide",
     "variable_label",
+    "par_from_results",
 ]
 
 #: The indices parindex knows.
@@ -836,3 +837,66 @@ def to_wide(long: pd.DataFrame, *, unit: str = "province_code") -> pd.DataFrame:
     wide = wide[cols].astype("float64").reset_index()
     wide.columns.name = None
     return wide.sort_values(["year", unit], kind="stable").reset_index(drop=True)
+
+
+def par_from_results(results: pd.DataFrame, *, province_codes: Mapping[str, str] | None = None,
+                     source_url: str = "tenant assessment") -> pd.DataFrame:
+    """A tenant's own PAR INDEX results in the long format, to study beside the external indices.
+
+    Parameters
+    ----------
+    results
+        The roll-up table (``roll_up`` / ``results_table``): columns
+        ``unit_code``, ``year``, ``node_code``, ``level``, ``index_pct``. The
+        ``total`` row becomes component ``total``; field rows (``level ==
+        "field"``, node codes ``"1"`` .. ``"8"``) become ``field1`` ..
+        ``field8``; other levels are left out.
+    province_codes
+        ``unit_code -> province name or code`` when the units are provinces
+        (the national tenant); names are matched like any province name. With
+        it the result has ``province_code`` and ``province_name``; without it,
+        ``unit_code`` (for a province's own departments or communes, which are
+        studied among themselves).
+    source_url
+        Written in ``source_url``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``province_code``, ``province_name`` (or ``unit_code``),
+        ``year``, ``index`` ("PAR"), ``component``, ``value`` (the index in
+        %), ``source_url``.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"unit_code": ["HN", "HN"], "year": 2024, "node_code": ["total", "1"],
+    ...                     "level": ["index", "field"], "index_pct": [92.57, 100.0]})
+    >>> par_from_results(res, province_codes={"HN": "Hà Nội"})[["province_code", "component", "value"]].values.tolist()
+    [['01', 'total', 92.57], ['01', 'field1', 100.0]]
+    """
+    need = ["unit_code", "year", "node_code", "level", "index_pct"]
+    missing = [c for c in need if c not in results.columns]
+    if missing:
+        raise ValidationError("results lack columns", [
+            {"column": c, "expected": "the columns of the roll-up: " + ", ".join(need)} for c in missing])
+    df = results[need].copy()
+    df["node_code"] = df["node_code"].astype(str)
+    is_total = df["node_code"] == "total"
+    is_field = (df["level"] == "field") & df["node_code"].str.fullmatch(r"[1-8]")
+    df = df[is_total | is_field]
+    df["component"] = np.where(df["node_code"] == "total", "total", "field" + df["node_code"])
+    out = pd.DataFrame({"unit_code": df["unit_code"].astype(str).to_numpy(), "year": df["year"].astype(int).to_numpy(),
+                        "index": "PAR", "component": df["component"].to_numpy(),
+                        "value": df["index_pct"].astype(float).to_numpy(), "source_url": source_url})
+    if province_codes is None:
+        return out[["unit_code", "year", "index", "component", "value", "source_url"]]
+    lookup = {str(k): v for k, v in province_codes.items()}
+    unmapped = sorted(set(out["unit_code"]) - set(lookup))
+    if unmapped:
+        raise ValidationError("units without a province", [
+            {"column": "unit_code", "value": u, "expected": "a province name or code in province_codes"}
+            for u in unmapped])
+    matched = match_provinces(out["unit_code"].map(lookup), year=out["year"].tolist(), column="province_codes")
+    out.insert(0, "province_code", matched["province_code"].to_numpy())
+    out.insert(1, "province_name", matched["province_name"].to_numpy())
+    return out.drop(columns="unit_code")[LONG_COLUMNS]

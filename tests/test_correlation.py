@@ -115,16 +115,17 @@ def test_bootstrap_ci_equals_a_naive_loop_over_the_same_resamples(method, fn):
         assert (row.ci_low, row.ci_high) == pytest.approx((lo, hi), abs=1e-10)
 
 
-def test_bootstrap_ci_agrees_with_scipy_bootstrap():
+@pytest.mark.parametrize("method, fn", [("spearman", stats.spearmanr), ("kendall", stats.kendalltau)])
+def test_bootstrap_ci_equals_scipy_bootstrap_with_the_same_seed(method, fn):
+    """scipy.stats.bootstrap(paired=True) draws its resamples as bootstrap_indices does."""
     rng = np.random.default_rng(11)
-    x = rng.normal(size=60)
-    y = x + rng.normal(size=60)
-    wide = pd.DataFrame({"x": x, "y": y})
-    res = correlate(wide, "x", "y", method="spearman", n_boot=2000, seed=1).iloc[0]
-    ref = stats.bootstrap((x, y), lambda a, b: stats.spearmanr(a, b).statistic, paired=True, vectorized=False,
-                          n_resamples=2000, method="percentile", random_state=np.random.default_rng(2))
-    assert res["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=0.04)
-    assert res["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=0.04)
+    x = np.round(rng.normal(size=40), 1)  # ties
+    y = np.round(x + rng.normal(size=40), 1)
+    res = correlate(pd.DataFrame({"x": x, "y": y}), "x", "y", method=method, n_boot=1000, seed=3).iloc[0]
+    ref = stats.bootstrap((x, y), lambda a, b: fn(a, b).statistic, paired=True, vectorized=False,
+                          n_resamples=1000, method="percentile", random_state=np.random.default_rng(3))
+    assert res["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=1e-12)
+    assert res["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
 
 
 def test_bootstrap_is_reproducible_with_a_seed_and_independent_of_other_pairs():
@@ -311,3 +312,19 @@ def test_rank_results_are_invariant_to_monotone_transforms(points):
             assert -1 - 1e-12 <= a["r"] <= 1 + 1e-12
             if not math.isnan(a["ci_low"]):
                 assert a["ci_low"] <= a["ci_high"]
+
+
+def test_reference_study_is_the_cli_table_and_takes_a_tenants_par():
+    from parindex_lib.correlation import reference_study
+
+    res = reference_study(year=2021, method="spearman", n_boot=200)
+    assert list(res.columns[:10]) == ["x", "y", "year", "method", "n", "r", "ci_low", "ci_high", "p", "p_adj"]
+    assert set(res["year"]) == {2021}
+    pooled = reference_study(pooled=True, x="PAPI:total", y="PCI:total", n_boot=0)
+    assert pooled["year"].tolist() == ["pooled"]
+    par = pd.DataFrame({"province_code": CODES, "province_name": "", "year": 2022, "index": "PAR",
+                        "component": "total", "value": np.linspace(80, 95, 63)})
+    mine = reference_study(year=2022, x="PAR:total", y="PAPI:total", par=par, n_boot=0)
+    assert mine.iloc[0]["n"] == 61  # PAPI 2022 totals: 61 provinces
+    with pytest.raises(ValidationError):
+        reference_study(year=2021, pooled=True)

@@ -248,3 +248,19 @@ def test_to_wide_has_one_column_per_variable_and_keeps_nan(shipped):
     dup = pd.concat([shipped.head(1), shipped.head(1)])
     with pytest.raises(ValidationError):
         to_wide(dup)
+
+
+def test_a_tenants_results_become_par_rows():
+    from parindex_lib.external import par_from_results
+
+    res = pd.DataFrame({"unit_code": ["HP", "HP", "HP", "TPHCM"], "year": 2024,
+                        "node_code": ["total", "1", "1.2", "total"], "level": ["index", "field", "criterion", "index"],
+                        "index_pct": [96.17, 100.0, 50.0, 90.0]})
+    out = par_from_results(res, province_codes={"HP": "Hải Phòng", "TPHCM": "TP.HCM"})
+    assert list(out.columns) == LONG_COLUMNS
+    assert out[["province_code", "component", "value"]].values.tolist() == [
+        ["31", "total", 96.17], ["31", "field1", 100.0], ["79", "total", 90.0]]
+    own = par_from_results(res)
+    assert own.columns[0] == "unit_code" and len(own) == 3
+    with pytest.raises(ValidationError):
+        par_from_results(res, province_codes={"HP": "Hải Phòng"})
