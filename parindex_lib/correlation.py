@@ -111,7 +111,8 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
 
     Each pair is resampled afresh with ``numpy.random.default_rng(seed)``:
     resample ``b`` takes the observations ``idx[b]`` (in the order of the
-    pair's complete rows: sorted by year, then unit). A pair's interval
+    pair's complete rows: for long data sorted by year, then unit; for wide
+    data as given). A pair's interval
     therefore does not depend on which other pairs are in the study. These
     are the resamples ``scipy.stats.bootstrap(..., paired=True,
     method="percentile", random_state=numpy.random.default_rng(seed))``
@@ -398,7 +399,8 @@ def _pair_notes(xv: str, yv: str, label: Any, years: set[int], y_shift: int = 0)
     """Caveats of a pair; ``years`` are the years of x in the group."""
     notes = []
     names = (xv, yv)
-    if any(v.startswith("PAR:") for v in names) and any(v.startswith("SIPAS:") for v in names):
+    par = [v for v in names if v.startswith("PAR:")]
+    if par and any(v.startswith("SIPAS:") for v in names) and not all(v.startswith("PAR:total_minus") for v in par):
         notes.append(SIPAS_NOTE)
     pci_years = (years if xv.startswith("PCI:") else set()) | (
         {v + y_shift for v in years} if yv.startswith("PCI:") else set())

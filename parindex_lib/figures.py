@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -129,9 +130,12 @@ def correlation_heatmap(results: pd.DataFrame, *, value: str = "r", title: str |
                     v = grid.iat[i, j]
                     if np.isfinite(v):
                         labels[i, j] = f"{v:.2f}\n{significance_marks(padj.iat[i, j])}".rstrip()
-        sns.heatmap(grid, ax=ax, vmin=-1, vmax=1, center=0, cmap="RdBu_r", annot=labels if annotate else False,
-                    fmt="", annot_kws={"fontsize": 7}, cbar=k == len(years) - 1, linewidths=0.5,
-                    linecolor="white", mask=~np.isfinite(grid.to_numpy()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn's own use of Colormap.set_bad
+            sns.heatmap(grid, ax=ax, vmin=-1, vmax=1, center=0, cmap="RdBu_r",
+                        annot=labels if annotate else False, fmt="", annot_kws={"fontsize": 7},
+                        cbar=k == len(years) - 1, linewidths=0.5, linecolor="white",
+                        mask=~np.isfinite(grid.to_numpy()))
         ax.set_title("pooled" if str(year) == "pooled" else str(year) if year is not None else "")
         ax.set_xlabel("")
         ax.set_ylabel("PAR INDEX" if k == 0 and all(str(v).startswith("PAR:") for v in xs) else "")

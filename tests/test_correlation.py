@@ -181,6 +181,7 @@ def test_exclude_sipas_part_uses_total_minus_field8_points_and_says_so():
     row = res.iloc[0]
     assert row["x"] == "PAR:total_minus_field8"
     assert "PAR total minus PAR:field8" in row["note"] and "12" in row["note"]
+    assert SIPAS_NOTE not in row["note"]  # the built-in part is removed
     t, f8 = _pair(long, 2021, "PAR:total", "PAR:field8")
     codes = sorted(long["province_code"].unique())
     sipas = long[(long["year"] == 2021) & (long["index"] == "SIPAS")].set_index("province_code").loc[codes, "value"]
