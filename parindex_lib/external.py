@@ -36,7 +36,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ import yaml
 
 from .errors import ValidationError
 from .numbers import to_number_series
-from .provinces import era_of_year, match_provinces
+from .provinces import match_provinces
 
 __all__ = [
     "INDICES",
@@ -112,7 +112,7 @@ _YEAR_HEADERS = {"year", "nam", "namdanhgia"}
 _SOURCE_HEADERS = {"sourceurl", "source", "nguon", "url"}
 _IGNORED_HEADERS = {"provinceen", "provincenameen", "tier", "notes", "note", "ghichu", "scorescale",
                     "rankrepoderived", "tierrepo", "ndimensions", "status", "originalsource", "stt", "no", "tt",
-                    "xeploai", "nhom", "group", "region", "vung", "index", "chiso_ten"}
+                    "xeploai", "nhom", "group", "region", "vung", "index"}
 _TOTAL_HEADERS = {
     "": {"score", "total", "diem", "tongdiem", "diemso", "value", "giatri", "chiso"},
     "PCI": {"pci", "diempci", "chisopci", "pciscore", "pcitotal", "tongdiempci"},

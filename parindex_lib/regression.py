@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 

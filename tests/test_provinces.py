@@ -117,7 +117,8 @@ def test_crosswalk_is_complete_and_each_old_province_has_exactly_one_new():
     assert pairs["Hải Dương"] == "Hải Phòng"
     assert pairs["Quảng Nam"] == "Đà Nẵng"
     assert pairs["Hà Nội"] == "Hà Nội" and pairs["Huế"] == "Huế"
-    assert cw.groupby("new_code").size().max() == 3
+    # Resolution 202/2025/QH15: 11 provinces unchanged, 17 new from two, 6 new from three
+    assert cw.groupby("new_code").size().value_counts().sort_index().to_dict() == {1: 11, 2: 17, 3: 6}
 
 
 def test_committed_tables_equal_what_vietnamadminunits_produces(tmp_path):
