@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -111,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     long = study_data()
     pairs = wide_pairs(long)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numpy {np.__version__}, scipy {stats.__name__.split('.')[0]} "
-          f"{__import__('scipy').__version__}")
+          f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}")
     print(f"study: 9 PAR variables x 21 external x {len(YEARS)} years = {len(pairs)} pairs, n = 63, "
           f"{args.n_boot} resamples\n")
     sample = pairs if args.full_baseline else [pairs[i] for i in
