@@ -16,12 +16,17 @@ from widgets.testing import ADMIN, TENANT, small_env, small_store
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    import importlib.util
+    from pathlib import Path
+
     from parindex_lib.framework import read_framework_yaml
 
-    import conftest
-
+    # tests/conftest.py by path: a plain "import conftest" could find tests/browser/conftest.py
+    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).with_name("conftest.py"))
+    shared = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shared)
     url = f"sqlite:///{tmp_path_factory.mktemp('results') / 'r.sqlite'}"
-    store = small_store(url, read_framework_yaml(conftest.SMALL_FRAMEWORK_YAML, "small_test.yaml"))
+    store = small_store(url, read_framework_yaml(shared.SMALL_FRAMEWORK_YAML, "small_test.yaml"))
     return store, url
 
 
