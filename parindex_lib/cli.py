@@ -300,12 +300,89 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def _add_research_commands(sub) -> None:
-    """The external-data and correlation commands (registered when available)."""
-    try:
-        from . import research_cli
-    except ImportError:
-        return
-    research_cli.register(sub)
+    """The reference-data and correlation commands."""
+    ext = sub.add_parser("external", help="published PCI, PAPI, SIPAS and PAR figures (reference data)").add_subparsers(
+        dest="external_command", metavar="ACTION", required=True)
+    p = ext.add_parser("import", help="import a province table published by VCCI, PAPI or BNV (xlsx/csv)",
+                       description="Read a wide province table (a province column and value columns) or the "
+                                   "project's long format; every province name is matched to its official code "
+                                   "and every unmatched name is reported.")
+    p.add_argument("file")
+    p.add_argument("--index", required=True, choices=("PCI", "PAPI", "SIPAS", "PAR"))
+    p.add_argument("--year", type=int, help="year, when the file has no year column")
+    p.add_argument("--sheet-name", help="worksheet to read")
+    p.add_argument("--source-url", help="where the figures were published")
+    p.set_defaults(func=cmd_external_import)
+    p = ext.add_parser("list", help="reference data available per index and year, with its sources")
+    p.set_defaults(func=cmd_external_list)
+    p = ext.add_parser("show", help="reference values, one row per province, year and component")
+    p.add_argument("--index", choices=("PCI", "PAPI", "SIPAS", "PAR"))
+    p.add_argument("--year", type=int)
+    p.add_argument("--component", help="e.g. total, entry_costs, field3")
+    _add_output(p)
+    p.set_defaults(func=cmd_external_show)
+
+    p = sub.add_parser("correlate", help="correlate PAR INDEX (total and fields) with PCI, PAPI and SIPAS",
+                       description="One row per pair: x, y, year, method, n, r, ci_low, ci_high, p, p_adj "
+                                   "(Benjamini-Hochberg), with notes (SIPAS is part of PAR field 8).")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--year", type=int)
+    when.add_argument("--pooled", action="store_true", help="pool every year")
+    p.add_argument("--method", choices=("pearson", "spearman", "kendall"), default="pearson")
+    p.add_argument("--x", default="PAR", help="comma-separated variables on one side (default PAR)")
+    p.add_argument("--y", default="PCI,PAPI,SIPAS", help="comma-separated other side (default PCI,PAPI,SIPAS)")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for rank methods")
+    p.add_argument("--seed", type=int, default=0)
+    _add_output(p)
+    p.set_defaults(func=cmd_correlate)
+
+
+def _external_dir() -> Path:
+    """Where imported reference files are kept ($PARINDEX_EXTERNAL_DIR, else var/external)."""
+    return Path(os.environ.get("PARINDEX_EXTERNAL_DIR", "var/external"))
+
+
+def cmd_external_import(args: argparse.Namespace) -> int:
+    from .external import import_external_file
+
+    options = {k: v for k, v in {"sheet": args.sheet_name, "source_url": args.source_url}.items() if v}
+    rows = import_external_file(args.file, args.index, args.year, directory=_external_dir(), **options)
+    years = ", ".join(map(str, sorted(_unique_years(rows["year"]))))
+    print(f"imported {args.file}: {len(rows)} values of {args.index} for "
+          f"{rows['province_code'].nunique()} provinces, years {years} (kept in {_external_dir()})")
+    return 0
+
+
+def _unique_years(values) -> list[int]:
+    return list(dict.fromkeys(int(v) for v in values))
+
+
+def cmd_external_list(args: argparse.Namespace) -> int:
+    from .external import external_catalogue, external_list
+
+    print(external_list(directory=_external_dir()).to_string(index=False))
+    print()
+    cat = external_catalogue()[["index", "publisher", "address", "licence", "date_read"]]
+    print(cat.to_string(index=False))
+    return 0
+
+
+def cmd_external_show(args: argparse.Namespace) -> int:
+    from .external import external_show
+
+    table = external_show(args.index, args.year, component=args.component, directory=_external_dir())
+    _emit(table, args, f"external_{args.index or 'all'}.{args.format}")
+    return 0
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    from .correlation import reference_study
+
+    split = lambda text: [v.strip() for v in text.split(",") if v.strip()]  # noqa: E731
+    table = reference_study(year=args.year, pooled=args.pooled, method=args.method, x=split(args.x),
+                            y=split(args.y), n_boot=args.n_boot, seed=args.seed, directory=_external_dir())
+    _emit(table, args, f"correlations.{args.format}")
+    return 0
 
 
 # -- entry point ------------------------------------------------------------

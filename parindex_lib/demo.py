@@ -83,14 +83,14 @@ def demo_scores(framework: Framework, units: pd.DataFrame, years=DEMO_YEARS, see
     rng = np.random.default_rng(seed)
     leaves = framework.leaves.reset_index(drop=True)
     n_units, n_leaves, years = len(units), len(leaves), list(years)
-    quality = rng.normal(0.0, 0.9, n_units)
-    trend = rng.normal(0.25, 0.15, n_units)
+    quality = rng.normal(0.0, 0.4, n_units)
+    trend = rng.normal(0.12, 0.08, n_units)
     difficulty = rng.normal(0.0, 0.8, n_leaves)
     maxp = leaves["max_points"].to_numpy()
     survey = (leaves["assessed_by"] == "survey").to_numpy()
     frames = []
     for t, year in enumerate(years):
-        latent = (2.6 + quality[:, None] + trend[:, None] * t - difficulty[None, :]
+        latent = (2.3 + quality[:, None] + trend[:, None] * t - difficulty[None, :]
                   + rng.normal(0, 0.9, (n_units, n_leaves)))
         share = 1.0 / (1.0 + np.exp(-latent))
         raw = share * maxp[None, :]

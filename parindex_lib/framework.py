@@ -427,7 +427,7 @@ def read_framework_yaml(text: str, source: str = "<text>") -> Framework:
         For YAML syntax errors too (with the line).
     """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise FrameworkError(f"{source} is not valid YAML", [{

@@ -18,7 +18,7 @@ from .errors import ValidationError
 from .framework import Framework
 from .ranking import add_group, add_rank_change, rank
 
-__all__ = ["RESULTS_TABLE_COLUMNS", "UNIT_COLUMNS", "results_table"]
+__all__ = ["RESULTS_TABLE_COLUMNS", "UNIT_COLUMNS", "results_table", "session_results"]
 
 #: Columns of :func:`results_table`, in order.
 RESULTS_TABLE_COLUMNS = ["unit_code", "unit_name", "year", "node_code", "level", "points", "max_points",
@@ -186,3 +186,25 @@ def _empty(table: pd.DataFrame) -> pd.DataFrame:
     out["rank"] = out["rank"].astype("Int64")
     out["rank_change"] = out["rank_change"].astype("Int64")
     return out
+
+
+def session_results(session, *, year: int, level: str | None = "index", kind: str | None = None) -> pd.DataFrame:
+    """:func:`results_table` for one year of a tenant session's store.
+
+    Reads the scores of ``year`` and of the year before (for the rank
+    change), the frameworks they use and the tenant's units.
+
+    Parameters
+    ----------
+    session : parindex_lib.store.TenantSession
+    year, level, kind
+        As :func:`results_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`RESULTS_TABLE_COLUMNS`.
+    """
+    scores = session.scores(year=[int(year) - 1, int(year)])
+    frameworks = {fid: session.framework(fid) for fid in pd.unique(scores["framework_id"].astype(str))}
+    return results_table(scores, frameworks, session.units(), year=int(year), level=level, kind=kind)
