@@ -51,12 +51,17 @@ def _float_column(scores: pd.DataFrame, name: str) -> np.ndarray:
     if name not in scores.columns:
         return np.full(len(scores), np.nan)
     col = scores[name]
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
+        return np.asarray(col, dtype="float64")
     try:
-        return np.asarray(col, dtype="float64") if col.dtype.kind in "fiub" else pd.to_numeric(col).to_numpy("float64", na_value=np.nan)
+        if col.dtype.kind not in "fiu":
+            col = pd.to_numeric(col)
+        return col.to_numpy("float64", na_value=np.nan)  # nullable Float64 / Int64 too
     except (TypeError, ValueError):
         bad = col[pd.to_numeric(col, errors="coerce").isna() & col.notna()]
         raise ValidationError(f"scores column {name} must hold numbers", [
-            {"row": None, "column": name, "value": v, "expected": "a number (parse text with parindex_lib.numbers first)"}
+            {"row": None, "column": name, "value": v,
+             "expected": "a number (parse text with parindex_lib.numbers first)"}
             for v in pd.unique(bad.to_numpy(object))[:_SHOWN]]) from None
 
 

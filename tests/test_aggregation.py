@@ -450,3 +450,11 @@ def test_code_columns_of_any_string_dtype(dtype):
         typed.loc[3, "unit_code"] = pd.NA
         with pytest.raises(ValidationError, match="without a unit"):
             roll_up(typed, hand_framework())
+
+
+def test_nullable_number_columns():
+    scores = hand_scores()
+    nullable = scores.astype({"self_score": "Float64", "appraised_score": "Float64", "bonus": "Float64"})
+    pd.testing.assert_frame_equal(roll_up(nullable, hand_framework()), roll_up(scores, hand_framework()))
+    ints = hand_scores().iloc[[9, 10, 11]].assign(self_score=[2, 2, 2]).astype({"self_score": "Int64"})
+    assert by_key(roll_up(ints, hand_framework()))[("A", 2024, "1")][0] == 6.0
