@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     (fw, units, scores), gen = timed(lambda: generate(args.units, args.years, seed=args.seed,
                                                                  categorical=args.categorical))
     print(f"data: {len(units):,} units x {len(fw.leaves)} leaves x {args.years} years = {len(scores):,} score rows, "
-          f"codes as {'categoricals' if args.categorical else 'str'} (generated in {gen['wall']:.1f} s; RSS {gen['rss_peak']:,.0f} MiB)", flush=True)
+          f"codes as {'categoricals' if args.categorical else 'str'} "
+          f"(generated in {gen['wall']:.1f} s; RSS {gen['rss_peak']:,.0f} MiB)", flush=True)
     anc = ancestry_table(fw)
     rng = np.random.default_rng(args.seed)
     sample = sorted(rng.choice(units["code"].to_numpy(object), size=min(args.sample, len(units)), replace=False))

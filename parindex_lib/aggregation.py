@@ -136,8 +136,10 @@ def _check_scores(scores: pd.DataFrame, framework: Framework) -> None:
         other = pd.unique(ids[ids != framework.id].to_numpy(object))
         if len(other):
             raise ValidationError(f"scores carry other frameworks than {framework.id}", [
-                {"column": "framework_id", "value": v, "expected": f"{framework.id} (roll up each framework on its own, "
-                 "or use parindex_lib.results.results_table with a mapping of frameworks)"} for v in other[:_SHOWN]])
+                {"column": "framework_id", "value": v,
+                 "expected": f"{framework.id} (roll up each framework on its own, "
+                             "or use parindex_lib.results.results_table with a mapping of frameworks)"}
+                for v in other[:_SHOWN]])
 
 
 def _ancestry(framework: Framework) -> tuple[np.ndarray, np.ndarray]:
@@ -229,9 +231,10 @@ def roll_up(scores: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     - ``bonus`` and ``penalty`` (points >= 0) are summed per unit and year,
       capped at ``framework.bonus_cap`` / ``framework.penalty_cap``, and
       added to / subtracted from the total only, so the total's
-      ``index_pct`` may exceed 100. A framework whose cap is None has no
-      bonus (or penalty): the column is ignored (the importer and the store
-      refuse such values before they get here).
+      ``index_pct`` may exceed 100. They apply only to a total that has
+      points (a unit-year without any scored leaf keeps a NaN total). A
+      framework whose cap is None allows no bonus (or penalty): the column
+      is ignored here, whatever it holds.
     - Results are rounded to 9 decimals to remove floating noise, so
       ``0.1 + 0.2`` is stored as ``0.3``.
 
@@ -250,7 +253,8 @@ def roll_up(scores: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     nodes = framework.nodes
     if TOTAL_CODE in set(nodes["code"]):
         raise ValidationError(f"framework {framework.id} uses the reserved code {TOTAL_CODE!r}", [
-            {"column": "code", "value": TOTAL_CODE, "expected": "node codes other than 'total' (kept for the index row)"}])
+            {"column": "code", "value": TOTAL_CODE,
+             "expected": "node codes other than 'total' (kept for the index row)"}])
     if len(scores) == 0:
         return _empty_result()
 

@@ -183,7 +183,8 @@ def rank(results: pd.DataFrame, by: Sequence[str] = ("year", "node_code"), withi
         ``results`` with a column ``rank`` added (nullable Int64): 1..N per
         group, points descending, ties share the best rank (1, 2, 2, 4: the
         "min" method); units whose points are NaN get no rank (``<NA>``)
-        and are not counted. Points are compared at 9 decimals.
+        and are not counted. Points are compared at 9 decimals. The
+        ``within`` columns looked up in ``units`` are added too.
     """
     keys = list(by) + list(within or ())
     _require(results, ["unit_code", "points", *[k for k in by]], "rank")

@@ -122,7 +122,8 @@ def results_table(scores: pd.DataFrame, frameworks: Mapping[str, Framework] | Fr
     unknown = present[table.index.get_indexer(present) < 0]
     if len(unknown):
         raise ValidationError("scores name units that are not in the units table", [
-            {"column": "unit_code", "value": c, "expected": "a code listed in the units table"} for c in unknown[:_SHOWN]]
+            {"column": "unit_code", "value": c, "expected": "a code listed in the units table"}
+            for c in unknown[:_SHOWN]]
             + ([{"column": "unit_code", "value": f"... {len(unknown) - _SHOWN} more", "expected": "codes listed"}]
                if len(unknown) > _SHOWN else []))
 
