@@ -53,6 +53,7 @@ __all__ = [
     "audit_log",
     "reference_sources",
     "reference_values",
+    "access_tokens",
     "TENANT_TABLES",
 ]
 
@@ -276,6 +277,28 @@ reference_values = Table(
     Column("source_url", Text),
     _version(),
     UniqueConstraint("dataset", "province_code", "year", "component"),
+)
+
+# Database access tokens (revision 0002): what a user's processes may open on
+# PostgreSQL. One row per token and tenant, copied from the user's membership
+# when the token is issued; only the sha256 of the token is kept. The
+# application role has no privilege on this table: security-definer functions
+# owned by the schema owner read it (see the revision).
+access_tokens = Table(
+    "access_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False),
+    Column("user_name", String(200), nullable=False),
+    Column("tenant_id", String(64), ForeignKey("tenants.code"), nullable=False),
+    Column("role", String(20), nullable=False),
+    # JSON list of unit codes (editors); NULL for every other role.
+    Column("unit_codes", Text),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("issued_by", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    UniqueConstraint("token_sha256", "tenant_id"),
+    CheckConstraint(_in("role", ROLES), name="role"),
+    Index("ix_access_tokens_user_name", "user_name"),
 )
 
 #: Tables whose rows belong to one tenant (``tenant_id`` NOT NULL).

@@ -41,6 +41,7 @@ import math
 import os
 import random
 import re
+import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -70,6 +71,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import models as m
+from . import roles
 from .errors import AccessDenied, ConflictError, FileRefused, NotFound, ParindexError, ValidationError
 from .framework import Framework, framework_to_yaml, read_framework_yaml
 from .numbers import parse_number, to_number_series
@@ -147,6 +149,11 @@ _TENANT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TOL = 1e-9
 _CHUNK = 500
 _UPGRADE_LOCK = 0x70617269  # PostgreSQL advisory lock key held while migrating
+# Per transaction on PostgreSQL: the tenant (row-level security), the access
+# token (who the application acts for) and, for sessionless maintenance by the
+# schema owner, whether it may see every tenant (revision 0002).
+_SET_CONTEXT = text("select set_config('app.tenant_id', :t, true), set_config('app.token', :k, true), "
+                    "set_config('app.all_tenants', :all, true)")
 _T = TypeVar("_T")
 
 
@@ -308,6 +315,13 @@ class Store:
         Run the migrations up to the newest schema on opening (default).
         Pass False when the application's database role may not change the
         schema, and run :meth:`upgrade` as the owner.
+    token
+        PostgreSQL only: the access token of the user this process acts for
+        (issued by :meth:`issue_access_token`, usually by the JupyterHub
+        spawner). The database opens to the application role only the
+        tenants the token's memberships name, and checks every write against
+        the token's role (revision 0002). None: the ``PARINDEX_DB_TOKEN``
+        environment variable. The schema owner (maintenance) needs none.
     max_evidence_bytes
         Largest evidence file accepted (default 20 MB).
     busy_timeout_ms
@@ -327,8 +341,9 @@ class Store:
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, upgrade: bool = True,
                  max_evidence_bytes: int = DEFAULT_MAX_EVIDENCE_BYTES, busy_timeout_ms: int = 5000,
-                 retries: int = 6, echo: bool = False) -> None:
+                 retries: int = 6, echo: bool = False, token: str | None = None) -> None:
         self.url = _resolve_url(url)
+        self.token = token if token is not None else (os.environ.get("PARINDEX_DB_TOKEN") or None)
         self.max_evidence_bytes = int(max_evidence_bytes)
         self._retries = int(retries)
         self._frameworks: dict[str, Framework] = {}
@@ -386,8 +401,11 @@ class Store:
                     if write:
                         conn.execution_options(parindex_write=True)
                     with conn.begin():
-                        if tenant is not None and self.dialect == "postgresql":
-                            conn.execute(text("select set_config('app.tenant_id', :t, true)"), {"t": tenant})
+                        if self.dialect == "postgresql":
+                            # Transaction-local settings (is_local = true): a pooled connection
+                            # never carries a tenant or a token over to the next transaction.
+                            conn.execute(_SET_CONTEXT, {"t": tenant or "", "k": self.token or "",
+                                                        "all": "off" if tenant is not None else "on"})
                         return fn(conn)
             except OperationalError as exc:
                 if not _is_locked(exc) or attempt == self._retries:
@@ -488,7 +506,7 @@ class Store:
             ], "create tenant")
             return {"code": code, "name": name_n}
 
-        return self._run(body, write=True)
+        return self._run(body, write=True, tenant=code)
 
     def reset_tenant(self, code: str, name: str, admin_user: str, *, reason: str = "reset tenant") -> dict[str, Any]:
         """Empty a tenant, or create it: a maintenance step for demo and training tenants.
@@ -512,7 +530,7 @@ class Store:
         """
         code = str(code).strip()
         if not self._run(lambda conn: conn.execute(select(m.tenants.c.code).where(m.tenants.c.code == code)).first(),
-                         write=False):
+                         write=False, tenant=code):
             return {**self.create_tenant(code, name, admin_user), "removed": {}}
         name_n, user = _nfc(name), _nfc(admin_user)
         if not name_n or not user:
@@ -540,7 +558,7 @@ class Store:
             _audit(conn, code, user, now, changes, reason)
             return {"code": code, "name": name_n, "removed": removed}
 
-        return self._run(body, write=True)
+        return self._run(body, write=True, tenant=code)
 
     def tenants(self, user: str | None = None) -> pd.DataFrame:
         """The tenants in this database.
@@ -595,11 +613,15 @@ class Store:
         return s
 
     def _require_member(self, conn: Connection, tenant: str, user: str) -> dict[str, Any]:
-        if not conn.execute(select(m.tenants.c.code).where(m.tenants.c.code == tenant)).first():
-            raise AccessDenied(f"there is no tenant {tenant!r} in this store")
-        row = conn.execute(select(m.memberships.c.role, m.memberships.c.unit_codes).where(
-            m.memberships.c.tenant_id == tenant, m.memberships.c.user_name == user)).first()
+        t, ms = m.tenants, m.memberships
+        row = conn.execute(select(t.c.code, ms.c.role, ms.c.unit_codes).select_from(t).outerjoin(
+            ms, and_(ms.c.tenant_id == t.c.code, ms.c.user_name == user)).where(t.c.code == tenant)).first()
         if row is None:
+            hint = ("" if self.dialect != "postgresql" else
+                    " (on PostgreSQL the application role sees only the tenants its access token opens: "
+                    "set PARINDEX_DB_TOKEN, issued by Store.issue_access_token or the JupyterHub spawner)")
+            raise AccessDenied(f"there is no tenant {tenant!r} in this store{hint}")
+        if row.role is None:
             raise AccessDenied(f"user {user!r} is not a member of tenant {tenant!r}; "
                                "ask one of the tenant's admins to add you")
         return {"role": row.role, "unit_codes": json.loads(row.unit_codes) if row.unit_codes else None}
@@ -791,6 +813,202 @@ class Store:
 
         return self._run(body, write=True)
 
+
+    # -- PostgreSQL roles and access tokens (maintenance) ----------------------
+    def grant_application_role(self, role: str) -> list[str]:
+        """Grant a PostgreSQL login role what the application needs, and nothing more.
+
+        Run as the schema owner after :meth:`upgrade` (and again after each
+        upgrade that adds tables). The application role owns nothing: it
+        reads every table it needs, inserts, updates and deletes rows of the
+        tenant tables (row-level security and the triggers of revision 0002
+        decide which), only appends to the audit log (no UPDATE, DELETE or
+        TRUNCATE), only reads tenants and the shared reference data, and has
+        no privilege at all on ``access_tokens``.
+
+        Parameters
+        ----------
+        role
+            The application's login role, e.g. ``"parindex_app"`` (created
+            by the database administrator: ``deploy/postgres/setup``).
+
+        Returns
+        -------
+        list of str
+            The statements run.
+
+        Raises
+        ------
+        ParindexError
+            On SQLite, or when ``role`` is not a plain role name.
+        """
+        if self.dialect != "postgresql":
+            raise ParindexError("database roles exist only on PostgreSQL")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+            raise ParindexError(f"{role!r} is not a plain role name (lower-case letters, digits, '_')")
+        writable = ["memberships", "units", "frameworks", "assessments", "scores", "evidence"]
+        statements: list[str] = []
+
+        def body(conn: Connection) -> None:
+            schema = conn.execute(text("select current_schema()")).scalar_one()
+            q = '"' + schema.replace('"', '""') + '"'
+            statements.extend([
+                f"REVOKE ALL ON ALL TABLES IN SCHEMA {q} FROM {role}",
+                f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {q} FROM {role}",
+                f"GRANT USAGE ON SCHEMA {q} TO {role}",
+                f"GRANT SELECT ON tenants, reference_sources, reference_values, alembic_version TO {role}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(writable)} TO {role}",
+                f"GRANT SELECT, INSERT ON audit_log TO {role}",
+            ])
+            for t in [*writable, "audit_log"]:
+                seq = conn.execute(text("select pg_get_serial_sequence(:t, 'id')"), {"t": t}).scalar()
+                if seq:
+                    statements.append(f"GRANT USAGE ON SEQUENCE {seq} TO {role}")
+            for sql in statements:
+                conn.execute(text(sql))
+
+        self._run(body, write=True)
+        return statements
+
+    def issue_access_token(self, user: str, *, ttl_seconds: int = 24 * 3600, by: str = "maintenance") -> str:
+        """Issue a database access token for ``user`` (maintenance: run as the schema owner).
+
+        The token opens, on PostgreSQL, the tenants ``user`` is a member of
+        *now*, with the role and units of each membership, until it expires
+        or is revoked. Give it to the user's processes only (the JupyterHub
+        spawner puts it in ``PARINDEX_DB_TOKEN``); the store sets it per
+        transaction. Only its sha256 is stored. Expired tokens of the user
+        are removed.
+
+        Parameters
+        ----------
+        user
+            The user name (as in the memberships).
+        ttl_seconds
+            Lifetime (default one day).
+        by
+            Who issues it (kept with the token).
+
+        Returns
+        -------
+        str
+            The token (43 URL-safe characters).
+
+        Raises
+        ------
+        AccessDenied
+            When ``user`` is a member of no tenant.
+        """
+        name = _nfc(user) or ""
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        at, ms = m.access_tokens, m.memberships
+
+        def body(conn: Connection) -> None:
+            rows = conn.execute(select(ms.c.tenant_id, ms.c.role, ms.c.unit_codes)
+                                .where(ms.c.user_name == name)).all()
+            if not rows:
+                raise AccessDenied(f"user {name!r} is a member of no tenant: no access token issued")
+            now = _now()
+            conn.execute(delete(at).where(at.c.user_name == name, at.c.expires_at <= now))
+            conn.execute(insert(at), [{"token_sha256": digest, "user_name": name, "tenant_id": r.tenant_id,
+                                       "role": r.role, "unit_codes": r.unit_codes, "issued_at": now,
+                                       "issued_by": _nfc(by) or "maintenance",
+                                       "expires_at": now + dt.timedelta(seconds=int(ttl_seconds))} for r in rows])
+
+        self._run(body, write=True)
+        return token
+
+    def revoke_access_tokens(self, user: str) -> int:
+        """Remove every access token of ``user`` (maintenance). Returns the number of rows removed."""
+        at = m.access_tokens
+        return self._run(lambda conn: conn.execute(delete(at).where(at.c.user_name == (_nfc(user) or ""))).rowcount,
+                         write=True)
+
+    def sync_memberships(self, user: str, memberships: Mapping[str, tuple[str, Iterable[str] | None]], *,
+                         by: str = "jupyterhub", remove_others: bool = True) -> dict[str, list[str]]:
+        """Make ``user``'s memberships those of an identity provider (maintenance).
+
+        In a JupyterHub deployment the hub's groups say who belongs to which
+        tenant with which role (:mod:`parindex_lib.identity`); the spawner
+        calls this before each start, so the store and the database checks
+        agree with the hub. Every change is audited in its tenant (user
+        ``by``, reason ``"synchronised from <by>"``).
+
+        Parameters
+        ----------
+        user
+            The user name.
+        memberships
+            Tenant code -> ``(role, unit_codes)``; unit codes matter for
+            editors only (codes that are not units of the tenant are left out
+            and reported).
+        by
+            Who synchronises (recorded in the audit log).
+        remove_others
+            Also remove the user's memberships of tenants not listed.
+
+        Returns
+        -------
+        dict
+            Lists ``added``, ``changed``, ``removed``, ``unchanged`` (tenant
+            codes), ``unknown_tenants`` and ``unknown_units``
+            (``"tenant:unit"``).
+        """
+        name = _nfc(user) or ""
+        by = _nfc(by) or "jupyterhub"
+        why = f"synchronised from {by}"
+        ms = m.memberships
+        wanted = {str(t).strip(): (r, None if c is None else sorted({str(x).strip() for x in c}))
+                  for t, (r, c) in memberships.items()}
+        bad_roles = [f"{t}: {r}" for t, (r, _) in wanted.items() if r not in m.ROLES]
+        if bad_roles:
+            raise ValidationError("cannot synchronise memberships", [
+                {"column": "role", "value": v, "expected": "one of " + ", ".join(m.ROLES)} for v in bad_roles])
+        out: dict[str, list[str]] = {k: [] for k in ("added", "changed", "removed", "unchanged", "unknown_tenants",
+                                                      "unknown_units")}
+
+        def body(conn: Connection) -> None:
+            known = {r[0] for r in conn.execute(select(m.tenants.c.code).where(
+                m.tenants.c.code.in_(list(wanted)))).all()} if wanted else set()
+            out["unknown_tenants"] = sorted(set(wanted) - known)
+            current = {r.tenant_id: r for r in conn.execute(select(ms).where(ms.c.user_name == name)).all()}
+            now = _now()
+            for t in sorted(known):
+                role, codes = wanted[t]
+                if role == "editor":
+                    have = {r[0] for r in conn.execute(select(m.units.c.code).where(
+                        m.units.c.tenant_id == t, m.units.c.code.in_(codes or []))).all()} if codes else set()
+                    out["unknown_units"] += [f"{t}:{c}" for c in (codes or []) if c not in have]
+                    codes = [c for c in (codes or []) if c in have]
+                    unit_text = json.dumps(codes, ensure_ascii=False)
+                else:
+                    unit_text = None
+                new = {"role": role, "unit_codes": unit_text}
+                cur = current.get(t)
+                if cur is None:
+                    conn.execute(insert(ms).values(tenant_id=t, user_name=name, version=1, **new))
+                    _audit(conn, t, by, now, _changes("memberships", name, None, new, "insert"), why)
+                    out["added"].append(t)
+                    continue
+                diff = _changes("memberships", name, cur._mapping, new, "update", cur.version + 1)
+                if not diff:
+                    out["unchanged"].append(t)
+                    continue
+                conn.execute(update(ms).where(ms.c.id == cur.id).values(version=cur.version + 1, **new))
+                _audit(conn, t, by, now, diff, why)
+                out["changed"].append(t)
+            if remove_others:
+                for t, cur in sorted(current.items()):
+                    if t in wanted:
+                        continue
+                    conn.execute(delete(ms).where(ms.c.id == cur.id))
+                    _audit(conn, t, by, now, _changes("memberships", name, cur._mapping,
+                                                      {"role": None, "unit_codes": None}, "delete", cur.version), why)
+                    out["removed"].append(t)
+
+        self._run(body, write=True)
+        return out
 
 # -- audit and framework helpers shared by Store and TenantSession ----------------
 
@@ -1138,10 +1356,8 @@ class TenantSession:
 
         self._run(body, write=True)
 
-    def _require_admin(self) -> None:
-        if self.role != "admin":
-            raise AccessDenied(f"only an admin of tenant {self.tenant!r} can manage its members "
-                               f"({self.user!r} is {self.role or 'no member'})")
+    def _require_admin(self, what: str = "manage its members") -> None:
+        roles.require_admin(self.role, what, tenant=self.tenant, user=self.user)
 
     def _require_other_admin(self, conn: Connection, name: str) -> None:
         ms = m.memberships
@@ -1242,6 +1458,7 @@ class TenantSession:
             raise ValidationError("units refused", fails)
 
         def body(conn: Connection) -> dict[str, int]:
+            self._require_admin("add or change units")
             u = m.units
             old = {r.code: r for r in conn.execute(select(u).where(u.c.tenant_id == self.tenant)).all()}
             bad_parents = [{"row": r["_row"], "column": "parent_code", "value": r["parent_code"],
@@ -1337,6 +1554,7 @@ class TenantSession:
             When a changed framework's id is already used by assessments.
         """
         def body(conn: Connection) -> dict[str, Any]:
+            self._require_admin("add or replace frameworks")
             f = m.frameworks
             shared = conn.execute(select(f.c.id).where(f.c.tenant_id.is_(None), f.c.framework_id == fw.id)).first()
             if shared is not None:
@@ -1436,6 +1654,7 @@ class TenantSession:
 
         def body(conn: Connection) -> dict[str, Any]:
             unit = self._unit_row(conn, unit_code)
+            self._require_admin("open assessments")
             frow = self._framework_row(conn, framework_id)
             fw = self._fw(frow)
             fw.require_scorable()
@@ -1507,6 +1726,7 @@ class TenantSession:
             if reopen and _blank(reason):
                 raise ValidationError(f"reopening the assessment of unit {cur.unit_code}, {cur.year} needs a reason", [
                     {"column": "reason", "value": reason, "expected": "why it is reopened"}])
+            roles.require_status_change(self.role, self.unit_codes, cur._mapping, status, user=self.user)
             a = m.assessments
             now = _now()
             res = conn.execute(update(a).where(a.c.id == cur.id, a.c.version == cur.version).values(
@@ -1539,6 +1759,7 @@ class TenantSession:
 
         def body(conn: Connection) -> dict[str, Any]:
             cur = self._assessment_row(conn, unit_code, year)
+            self._require_admin("set deadlines")
             a = m.assessments
             now = _now()
             conn.execute(update(a).where(a.c.id == cur.id).values(
@@ -1695,6 +1916,8 @@ class TenantSession:
             if cur is None:
                 if expected_version != 0:
                     raise conflict(None)
+                roles.require_score_write(self.role, self.unit_codes, a._mapping,
+                                          [k for k, v in clean.items() if v is not None], user=self.user)
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(s).values(tenant_id=self.tenant, assessment_id=a.id, node_code=node_code,
@@ -1708,8 +1931,12 @@ class TenantSession:
             diff = _changes("scores", rk, cur._mapping, clean, "update", expected_version + 1)
             if not diff:
                 return expected_version  # nothing changed: no new version, nothing to audit
+            changed = {d["field"] for d in diff}
+            roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(changed), user=self.user)
+            # values equal within the tolerance keep their stored form (the database sees no change to them)
+            stored = {k: v for k, v in clean.items() if k in changed}
             res = conn.execute(update(s).where(s.c.id == cur.id, s.c.version == expected_version).values(
-                version=expected_version + 1, updated_by=self.user, updated_at=now, **clean))
+                version=expected_version + 1, updated_by=self.user, updated_at=now, **stored))
             if res.rowcount != 1:
                 raise conflict(conn.execute(select(s).where(*key)).first())
             self._audit(conn, diff, reason, now)
@@ -1814,6 +2041,8 @@ class TenantSession:
         why = reason or f"import {src}"
 
         def body(conn: Connection) -> dict[str, int]:
+            roles.require_writer(self.role, tenant=self.tenant, user=self.user)
+            admin = self.role == "admin"
             errs = list(fails)
             a, s = m.assessments, m.scores
             unit_kind = {r.code: r.kind for r in conn.execute(
@@ -1822,7 +2051,7 @@ class TenantSession:
             fw_by_ref: dict[int, Framework] = {}
             found: dict[tuple[str, int], Any] = {}
             for part in _chunks(years):
-                for r in conn.execute(select(a.c.id, a.c.unit_code, a.c.year, a.c.status, a.c.framework_ref,
+                for r in conn.execute(select(a.c.id, a.c.unit_code, a.c.year, a.c.status, a.c.deadline, a.c.framework_ref,
                                              m.frameworks.c.framework_id, m.frameworks.c.yaml, m.frameworks.c.checksum)
                                       .join(m.frameworks, m.frameworks.c.id == a.c.framework_ref)
                                       .where(a.c.tenant_id == self.tenant, a.c.year.in_(part))).all():
@@ -1836,6 +2065,11 @@ class TenantSession:
                     first_row.setdefault((units_col[i], years_col[i]), rows[i])  # type: ignore[arg-type]
             pairs = set(first_row)
             to_create = sorted(p for p in pairs if p not in found and p[0] in unit_kind)
+            if to_create and not admin:
+                errs.extend({"file": src, "row": first_row[p], "column": "year", "value": p[1],
+                             "expected": f"an open assessment of unit {p[0]} for {p[1]} (only an admin opens new ones)"}
+                            for p in to_create)
+                to_create = []
             if to_create and framework_id is not None:
                 frow = self._framework_row(conn, framework_id)
                 new_fw = (frow.id, self._fw(frow))
@@ -1875,6 +2109,8 @@ class TenantSession:
                         continue
                 elif (u_code, y) in creatable:
                     ref, fw = new_fw  # type: ignore[misc]
+                elif not admin:
+                    continue  # reported above (only an admin opens assessments)
                 elif new_fw is None:
                     errs.append({**where, "column": "year", "value": y,
                                  "expected": f"an assessment of unit {u_code} for {y} (create it, or pass framework_id)"})
@@ -1918,6 +2154,20 @@ class TenantSession:
             for part in _chunks(wanted):
                 for r in conn.execute(select(s).where(s.c.tenant_id == self.tenant, s.c.assessment_id.in_(part))).all():
                     existing[(r.assessment_id, r.node_code)] = r
+            if not admin:
+                denied = []
+                for i in range(n):
+                    clean = cleaned[i][1]  # type: ignore[index]
+                    cur = existing.get((ids[(units_col[i], years_col[i])], nodes_col[i]))  # type: ignore[index]
+                    changed = [c for c, v in clean.items() if (v is not None if cur is None else not _same(v, cur._mapping[c]))]
+                    info = found[(units_col[i], years_col[i])]  # type: ignore[index]
+                    for problem in roles.score_write_problems(self.role, self.unit_codes, info._mapping, changed):
+                        field, _, rule = problem.partition(": ")
+                        denied.append({"file": src, "row": rows[i], "column": field, "value": _py(clean.get(field)),
+                                       "expected": rule})
+                if denied:
+                    raise ValidationError(f"scores in {src} refused: {self.user!r} ({self.role}) may not change "
+                                          "these values; nothing was written", denied)
             ins, upd = [], []
             counts = {"rows": n, "inserted": 0, "updated": 0, "unchanged": 0, "assessments_created": len(made)}
             for i in range(n):
@@ -1939,7 +2189,9 @@ class TenantSession:
                 if not diff:
                     counts["unchanged"] += 1
                     continue
-                merged = {c: clean[c] if c in clean else cur._mapping[c] for c in SCORE_FIELDS}
+                # a value equal within the tolerance keeps its stored form (the database sees no change to it)
+                merged = {c: clean[c] if c in clean and not _same(clean[c], cur._mapping[c]) else cur._mapping[c]
+                          for c in SCORE_FIELDS}
                 upd.append({"b_id": cur.id, "b_version": cur.version, "version": cur.version + 1,
                             "updated_by": self.user, "updated_at": now, **merged})
                 changes += diff
@@ -2001,6 +2253,7 @@ class TenantSession:
         def body(conn: Connection) -> dict[str, Any]:
             a = self._assessment_row(conn, unit_code, year)
             self._require_open(a)
+            roles.require_evidence_change(self.role, self.unit_codes, a._mapping, user=self.user)
             fw = self._fw(a)
             if node_code not in set(fw.nodes["code"]):
                 raise NotFound(f"framework {fw.id} has no node {node_code!r}")
@@ -2072,12 +2325,13 @@ class TenantSession:
         e, a = m.evidence, m.assessments
 
         def body(conn: Connection) -> None:
-            cur = conn.execute(select(e, a.c.unit_code, a.c.year, a.c.status).join(
+            cur = conn.execute(select(e, a.c.unit_code, a.c.year, a.c.status, a.c.deadline).join(
                 a, and_(a.c.id == e.c.assessment_id, a.c.tenant_id == e.c.tenant_id)).where(
                 e.c.tenant_id == self.tenant, e.c.id == int(evidence_id))).first()
             if cur is None:
                 raise NotFound(f"no evidence #{evidence_id} in tenant {self.tenant!r}")
             self._require_open(cur)
+            roles.require_evidence_change(self.role, self.unit_codes, cur._mapping, user=self.user)
             conn.execute(delete(e).where(e.c.id == cur.id, e.c.tenant_id == self.tenant))
             shown = {k: cur._mapping[k] for k in ("kind", "name", "media_type", "size_bytes", "sha256", "url")}
             self._audit(conn, _changes("evidence", f"{cur.unit_code}/{cur.year}/{cur.node_code}/{cur.id}",

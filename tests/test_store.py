@@ -37,11 +37,11 @@ def store(store_url):
 
 @pytest.fixture
 def hn(store, small_framework):
-    """Tenant 'hn' with admin 'lan', editor 'binh', three department units and the shared framework."""
+    """Tenant 'hn' with admins 'lan' and 'binh', three department units and the shared framework."""
     store.create_tenant("hn", "Sở Nội vụ Hà Nội", admin_user="lan")
     store.add_shared_framework(small_framework)
     with store.session(tenant="hn", user="lan") as s:
-        s.set_member("binh", "editor", unit_codes=[])
+        s.set_member("binh", "admin")  # role rules are tested in tests/test_roles.py
         s.upsert_units(pd.DataFrame({
             "code": ["D01", "D02", "D03"], "name": ["Sở Tư pháp", "Sở Tài chính", "Sở Y tế"],
             "kind": ["department"] * 3}))
@@ -62,14 +62,14 @@ def test_migrations_create_the_schema(store_url):
         assert store.revision() is None
         assert not TABLES & set(inspect(store.engine).get_table_names())
         store.upgrade()
-        assert store.revision() == store.head_revision() == "0001"
+        assert store.revision() == store.head_revision() == "0002"
         assert TABLES <= set(inspect(store.engine).get_table_names())
         # the migrated schema is exactly the models' schema
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.metadata)
         assert diff == []
         store.upgrade()  # a second run changes nothing
-        assert store.revision() == "0001"
+        assert store.revision() == "0002"
     finally:
         store.dispose()
 
