@@ -54,6 +54,8 @@ __all__ = [
     "reference_sources",
     "reference_values",
     "access_tokens",
+    "action_plans",
+    "ACTION_STATUSES",
     "TENANT_TABLES",
 ]
 
@@ -301,5 +303,30 @@ access_tokens = Table(
     Index("ix_access_tokens_user_name", "user_name"),
 )
 
+#: Statuses of an action of an action plan (revision 0003, :mod:`parindex_lib.planning`).
+ACTION_STATUSES = ("planned", "in_progress", "done", "dropped")
+
+# Action plans (revision 0003): what a unit will do about the points it lost;
+# written through parindex_lib.planning.
+action_plans = Table(
+    "action_plans", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("unit_code", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("node_code", String(64), nullable=False),
+    Column("gap", Float),
+    Column("action", Text, nullable=False),
+    Column("owner", Text),
+    Column("deadline", Date),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(["tenant_id", "unit_code"], ["units.tenant_id", "units.code"]),
+    CheckConstraint(_in("status", ACTION_STATUSES), name="status"),
+    Index("ix_action_plans_tenant_id_unit_code_year", "tenant_id", "unit_code", "year"),
+)
+
 #: Tables whose rows belong to one tenant (``tenant_id`` NOT NULL).
-TENANT_TABLES = ("memberships", "units", "assessments", "scores", "evidence")
+TENANT_TABLES = ("memberships", "units", "assessments", "scores", "evidence", "action_plans")

@@ -846,7 +846,9 @@ class Store:
             raise ParindexError("database roles exist only on PostgreSQL")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
             raise ParindexError(f"{role!r} is not a plain role name (lower-case letters, digits, '_')")
-        writable = ["memberships", "units", "frameworks", "assessments", "scores", "evidence"]
+        # every table with a tenant_id, except the audit log (appended to) and the access tokens (none)
+        writable = [t.name for t in m.metadata.sorted_tables
+                    if "tenant_id" in t.c and t.name not in ("audit_log", "access_tokens")]
         statements: list[str] = []
 
         def body(conn: Connection) -> None:

@@ -62,14 +62,14 @@ def test_migrations_create_the_schema(store_url):
         assert store.revision() is None
         assert not TABLES & set(inspect(store.engine).get_table_names())
         store.upgrade()
-        assert store.revision() == store.head_revision() == "0002"
+        assert store.revision() == store.head_revision() and store.head_revision() >= "0002"
         assert TABLES <= set(inspect(store.engine).get_table_names())
         # the migrated schema is exactly the models' schema
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.metadata)
         assert diff == []
         store.upgrade()  # a second run changes nothing
-        assert store.revision() == "0002"
+        assert store.revision() == store.head_revision()
     finally:
         store.dispose()
 
