@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.set_defaults(func=cmd_scores_export)
 
-    p = sub.add_parser("results", help="points, index %, ranks and groups per unit and node",
+    p = sub.add_parser("results", help="points, index %%, ranks and groups per unit and node",
                        description="One row per unit and node: unit_code, unit_name, year, node_code, level, "
                                    "points, max_points, index_pct, rank, rank_change, group, coverage. With "
                                    "--kind, ranks are among units of that kind.")
