@@ -68,7 +68,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from . import models as m
 from . import roles
@@ -412,6 +412,12 @@ class Store:
                     raise
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
+            except DBAPIError as exc:
+                # PostgreSQL's row-level security and role triggers (revision 0002) refuse with SQLSTATE 42501
+                if getattr(exc.orig, "sqlstate", None) == "42501":
+                    reason = str(exc.orig).splitlines()[0].removeprefix("parindex: ")
+                    raise AccessDenied(f"the database refused this change: {reason}") from None
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- schema --------------------------------------------------------------

@@ -150,9 +150,6 @@ def _functions(path: str) -> list[str]:
                 PERFORM parindex_refuse(format('only an admin changes an assessment other than its status (%s is %s)',
                                                c.user_name, c.role));
             END IF;
-            IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
-                RETURN NEW;
-            END IF;
             IF c.role = 'editor' AND OLD.status = 'draft' AND NEW.status = 'submitted'
                AND coalesce(c.unit_codes ? OLD.unit_code, false)
                AND (OLD.deadline IS NULL OR now() <= OLD.deadline) THEN
