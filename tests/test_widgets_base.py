@@ -46,10 +46,10 @@ def test_environment_comes_from_the_process_environment():
 
 
 def test_outside_a_preheated_voila_kernel_nothing_waits(monkeypatch):
-    calls = []
-    import voila.utils
+    import websockets.sync.client
 
-    monkeypatch.setattr(voila.utils, "wait_for_request", lambda *a, **k: calls.append(1))
+    calls = []
+    monkeypatch.setattr(websockets.sync.client, "connect", lambda *a, **k: calls.append(a))
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
     read_environment()
     monkeypatch.setenv("VOILA_PREHEAT", "False")
@@ -58,27 +58,55 @@ def test_outside_a_preheated_voila_kernel_nothing_waits(monkeypatch):
 
 
 def test_in_a_preheated_voila_kernel_the_request_is_awaited_before_reading(monkeypatch):
-    import os
+    """A live handshake with a websocket server speaking Voilà's request-info protocol."""
+    import threading
+
+    from websockets.sync.server import serve
+
+    paths = []
+
+    def handler(ws):
+        paths.append(ws.request.path)
+        ws.send(json.dumps({"QUERY_STRING": "lang=en&unit=S01", "PARINDEX_USER": "lan"}))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setenv("VOILA_PREHEAT", "True")
+        monkeypatch.setenv("VOILA_APP_PORT", str(port))
+        monkeypatch.setenv("VOILA_KERNEL_ID", "k-123")
+        monkeypatch.setenv("VOILA_SERVER_URL", "/")
+        monkeypatch.delenv("VOILA_WS_BASE_URL", raising=False)
+        monkeypatch.setenv("QUERY_STRING", "")
+        monkeypatch.setenv("PARINDEX_USER", "before")
+        env = read_environment()
+        server.shutdown()
+    assert paths == ["/voila/query/k-123"]
+    assert (env.lang, env.user, env.param("unit")) == ("en", "lan", "S01")
+
+
+def test_the_wait_speaks_voilas_protocol():
+    """The variable names and the URL are Voilà's own (voila.utils.wait_for_request, 0.5.13)."""
+    import inspect
 
     import voila.utils
 
-    def deliver(*a, **k):
-        os.environ["QUERY_STRING"] = "lang=en"
-        os.environ["PARINDEX_USER"] = "lan"
+    names = {"VOILA_PREHEAT", "VOILA_WS_PROTOCOL", "VOILA_APP_IP", "VOILA_APP_PORT", "VOILA_SERVER_URL",
+             "VOILA_WS_BASE_URL", "VOILA_KERNEL_ID", "QUERY_STRING"}
+    assert names <= {e.value for e in voila.utils.ENV_VARIABLE}
+    source = inspect.getsource(voila.utils.wait_for_request)
+    assert "voila/query" in source and '"False"' in source
+    ours = inspect.getsource(base.wait_for_request)
+    for name in names - {"QUERY_STRING"}:
+        assert name in ours
 
-    monkeypatch.setattr(voila.utils, "wait_for_request", deliver)
+
+def test_the_wait_gives_up_quietly_when_voila_does_not_answer(monkeypatch, caplog):
     monkeypatch.setenv("VOILA_PREHEAT", "True")
-    monkeypatch.setenv("QUERY_STRING", "")
-    monkeypatch.setenv("PARINDEX_USER", "before")
-    env = read_environment()
-    assert (env.lang, env.user) == ("en", "lan")
-
-
-def test_voilas_own_wait_returns_at_once_without_preheat(monkeypatch):
-    from voila.utils import wait_for_request
-
-    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
-    assert wait_for_request() is None
+    monkeypatch.setenv("VOILA_APP_PORT", "1")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")
+    assert read_environment().tenant
+    assert "no request info" in caplog.text
 
 
 # -- escaping -----------------------------------------------------------------------

@@ -43,6 +43,13 @@ class AppraisalApp(App):
     title_key = "appraisal.title"
     app_class = "pi-appraisal"
 
+    @classmethod
+    def warm_up(cls, session: Any) -> None:
+        assessments = session.assessments()
+        if len(assessments):
+            first = assessments.iloc[-1]
+            Sheet.load(session, str(first["unit_code"]), int(first["year"])).totals()
+
     def build(self) -> None:
         self.sheet: Sheet | None = None
         self._leaf: dict[str, dict[str, W.Widget]] = {}

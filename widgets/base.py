@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import functools
 import html
+import json
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from parindex_lib.i18n import DEFAULT_LANG, catalogue, normalise_lang, number, t
 
 __all__ = [
     "Environment",
+    "wait_for_request",
     "read_environment",
     "App",
     "esc",
@@ -103,16 +105,52 @@ class Environment:
         return values[0] if values else default
 
 
+def wait_for_request() -> None:
+    """Block until Voilà hands a preheated kernel its visitor's request; no-op elsewhere.
+
+    The protocol of :func:`voila.utils.wait_for_request` (Voilà 0.5.13): a
+    preheated kernel runs with ``VOILA_PREHEAT=True``; when a visitor asks
+    for the page, the server sends the request's details (``QUERY_STRING``,
+    ``SCRIPT_NAME``, ``SERVER_*``, configured ``HTTP_*`` headers) as one JSON
+    message on the websocket ``{VOILA_WS_BASE_URL}voila/query/{kernel id}``,
+    and they are copied into ``os.environ``. Outside a preheated kernel
+    (``VOILA_PREHEAT`` unset or ``False``: plain Jupyter, tests, JupyterHub
+    user servers) it returns at once, as Voilà's does.
+
+    It is written out here because importing ``voila.utils`` loads the whole
+    Jupyter server stack into every visitor's kernel (about 70 MB of memory
+    each); this uses only the ``websockets`` client. ``tests/test_widgets_base.py``
+    checks it against Voilà's own variable names and a live handshake.
+    """
+    if os.environ.get("VOILA_PREHEAT", "False") != "True":
+        return
+    from websockets.sync.client import connect
+
+    protocol = os.environ.get("VOILA_WS_PROTOCOL", "ws")
+    ip = os.environ.get("VOILA_APP_IP", "127.0.0.1")
+    port = os.environ.get("VOILA_APP_PORT", "8866")
+    server_url = os.environ.get("VOILA_SERVER_URL", "/")
+    ws_base = os.environ.get("VOILA_WS_BASE_URL", server_url)
+    url = f"{protocol}://{ip}:{port}{ws_base}voila/query/{os.environ.get('VOILA_KERNEL_ID')}"
+    try:
+        with connect(url, open_timeout=5) as ws:
+            info = ws.recv()
+    except (TimeoutError, ConnectionRefusedError, OSError) as exc:
+        log.warning("no request info from Voilà at %s: %s", url, exc)
+        return
+    for key, value in json.loads(info).items():
+        os.environ[key] = value
+
+
 def read_environment(environ: dict | None = None, *, wait: bool = True) -> Environment:
     """The app's environment, read after Voilà has handed over the request.
 
     With preheated kernels, Voilà runs the notebook before anyone asks for
     the page and sends the request's details (query string, headers) to the
-    kernel when a visitor arrives: :func:`voila.utils.wait_for_request`
-    blocks until then and copies them into ``os.environ``. It returns at
-    once when the kernel is not preheated (``VOILA_PREHEAT`` unset or
-    ``False``: plain Jupyter, tests, a JupyterHub user server), so this
-    function never blocks outside a preheated Voilà kernel.
+    kernel when a visitor arrives: :func:`wait_for_request` blocks until
+    then and copies them into ``os.environ``. It returns at once when the
+    kernel is not preheated, so this function never blocks outside a
+    preheated Voilà kernel.
 
     Parameters
     ----------
@@ -126,9 +164,7 @@ def read_environment(environ: dict | None = None, *, wait: bool = True) -> Envir
     Environment
     """
     if environ is None:
-        if wait and os.environ.get("VOILA_PREHEAT") == "True":
-            from voila.utils import wait_for_request
-
+        if wait:
             wait_for_request()
         environ = os.environ
     query = parse_qs(environ.get("QUERY_STRING", "") or "", keep_blank_values=False)
@@ -307,9 +343,7 @@ class App(W.VBox):
         # Voilà would show an empty page.
         try:
             if self.store is None:
-                from parindex_lib.store import Store
-
-                self.store = Store(self.env.db)
+                self.store = self.open_store(self.env)
             with self.syncing():
                 self.build()
             self.ready = True
@@ -324,8 +358,44 @@ class App(W.VBox):
     # -- construction -----------------------------------------------------------
     @classmethod
     def from_environment(cls, **kwargs: Any) -> "App":
-        """The app for the visitor of this page (see :func:`read_environment`)."""
+        """The app for the visitor of this page (see :func:`read_environment`).
+
+        In a preheated Voilà kernel the store is opened and warmed up
+        (:meth:`warm_up`) *before* waiting for the visitor, with the server's
+        environment, so the visitor waits only for their own data and
+        widgets; nothing the visitor sees is built before their request.
+        """
+        if "store" not in kwargs and os.environ.get("VOILA_PREHEAT") == "True":
+            early = read_environment(wait=False)
+            store = cls._prepare(early)
+            env = read_environment()
+            if store is not None and env.db == early.db:
+                kwargs["store"] = store
+            return cls(env, **kwargs)
         return cls(read_environment(), **kwargs)
+
+    @classmethod
+    def open_store(cls, env: Environment) -> Any:
+        """The store of ``env`` (migrations are run by ``parindex serve`` and ``parindex demo``, not per page)."""
+        from parindex_lib.store import Store
+
+        return Store(env.db, upgrade=False)
+
+    @classmethod
+    def _prepare(cls, env: Environment) -> Any:
+        try:
+            store = cls.open_store(env)
+            with store.session(tenant=env.tenant, user=env.user) as s:
+                cls.warm_up(s)
+            return store
+        except Exception as exc:  # noqa: BLE001 - warming up is optional; the visitor's build reports errors
+            log.info("warm-up of %s skipped: %s", cls.__name__, exc)
+            return None
+
+    @classmethod
+    def warm_up(cls, session: Any) -> None:
+        """Read what the app will read, so that caches and code paths are warm (no widgets)."""
+        session.units()
 
     def build(self) -> None:
         """Create the app's widgets and put them in ``self._body``."""

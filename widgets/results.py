@@ -119,6 +119,19 @@ class ResultsApp(App):
     app_class = "pi-results"
     TABS = ("ranking", "heatmap", "distribution", "profile", "deductions")
 
+    @classmethod
+    def warm_up(cls, session: Any) -> None:
+        years = session.assessments()["year"]
+        if len(years):
+            year = int(years.max())
+            scores = session.scores(year=[year - 1, year])
+            frameworks = {f: session.framework(f) for f in pd.unique(scores["framework_id"].astype(str))}
+            if frameworks:
+                results_table(scores, frameworks, session.units(), year=year, level=None)
+        fig = Figure(figsize=(2, 2))
+        sns.heatmap(pd.DataFrame([[1.0]]), ax=fig.subplots())
+        fig.savefig(io.BytesIO(), format="png")
+
     def build(self) -> None:
         self.model = ResultsModel(self.session)
         self._figures: dict[str, Figure | None] = {}
