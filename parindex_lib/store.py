@@ -392,14 +392,21 @@ class Store:
         self.engine.dispose()
 
     # -- transactions --------------------------------------------------------
-    def _run(self, fn: Callable[[Connection], _T], *, write: bool, tenant: str | None = None) -> _T:
-        """Run ``fn(conn)`` in one transaction, retried while SQLite is locked."""
+    def _run(self, fn: Callable[[Connection], _T], *, write: bool, tenant: str | None = None,
+             snapshot: bool = False) -> _T:
+        """Run ``fn(conn)`` in one transaction, retried while SQLite is locked.
+
+        ``snapshot``: every statement sees the same snapshot (PostgreSQL
+        REPEATABLE READ; a SQLite read transaction always does).
+        """
         delay = 0.05
         for attempt in range(self._retries + 1):
             try:
                 with self.engine.connect() as conn:
                     if write:
                         conn.execution_options(parindex_write=True)
+                    if snapshot and self.dialect == "postgresql":
+                        conn.execution_options(isolation_level="REPEATABLE READ")
                     with conn.begin():
                         if self.dialect == "postgresql":
                             # Transaction-local settings (is_local = true): a pooled connection
@@ -1205,7 +1212,7 @@ class TenantSession:
         """For an editor, the units they may score; None for other roles."""
         return self._member.get("unit_codes")
 
-    def _run(self, fn: Callable[[Connection], _T], *, write: bool) -> _T:
+    def _run(self, fn: Callable[[Connection], _T], *, write: bool, snapshot: bool = False) -> _T:
         if self._closed:
             raise ParindexError(f"the session of {self.user!r} in tenant {self.tenant!r} is closed")
 
@@ -1213,7 +1220,7 @@ class TenantSession:
             self._member = self.store._require_member(conn, self.tenant, self.user)
             return fn(conn)
 
-        return self.store._run(body, write=write, tenant=self.tenant)
+        return self.store._run(body, write=write, tenant=self.tenant, snapshot=snapshot)
 
     def _audit(self, conn: Connection, rows: list[dict[str, Any]], reason: str | None, at: dt.datetime | None = None) -> int:
         return _audit(conn, self.tenant, self.user, at or _now(), rows, reason)
