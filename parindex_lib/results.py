@@ -90,7 +90,9 @@ def results_table(scores: pd.DataFrame, frameworks: Mapping[str, Framework] | Fr
         ``max_points``, ``index_pct``, ``rank`` (Int64, 1..N per
         framework, year and node, ties share the best rank),
         ``rank_change`` (Int64, the previous year's rank minus this year's:
-        positive = moved up; missing without a result for ``year - 1``),
+        positive = moved up; missing without a result for ``year - 1``;
+        matched by unit and node code, also when the unit's framework
+        changed between the two years),
         ``group`` (from the framework's bands, on every row from that row's
         ``index_pct``), ``coverage`` (0..1). ``unit_code``, ``node_code``,
         ``level`` and ``group`` are categorical.
@@ -151,7 +153,7 @@ def results_table(scores: pd.DataFrame, frameworks: Mapping[str, Framework] | Fr
     frames = []
     for fid, part in parts:
         fw = frameworks[fid]
-        rolled = roll_up(part, fw)
+        rolled = roll_up(part.drop(columns="framework_id", errors="ignore"), fw)  # the mapping's key decides
         if year is not None:  # the year and the one before, for the change
             rolled = rolled[rolled["year"].isin([year - 1, year]).to_numpy(bool)]
         if level is not None:
@@ -161,7 +163,7 @@ def results_table(scores: pd.DataFrame, frameworks: Mapping[str, Framework] | Fr
             np.full(len(rolled), len(frames), dtype=np.int16), categories=[f for f, _ in parts]))
         frames.append(rolled)
     if not frames:
-        return _empty(table)
+        return _empty()
     res = _concat(frames)
     res = rank(res, by=("framework_id", "year", "node_code"))
     res = add_rank_change(res)
@@ -178,7 +180,7 @@ def results_table(scores: pd.DataFrame, frameworks: Mapping[str, Framework] | Fr
     return res[RESULTS_TABLE_COLUMNS]
 
 
-def _empty(table: pd.DataFrame) -> pd.DataFrame:
+def _empty() -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series(dtype="float64") for c in RESULTS_TABLE_COLUMNS})
     for c in ("unit_code", "node_code", "level", "group"):
         out[c] = pd.Categorical([])

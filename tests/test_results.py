@@ -192,3 +192,9 @@ def test_roll_up_and_table_agree():
     assert len(both) == len(rolled)
     for col in ("points", "max_points", "index_pct", "coverage"):
         np.testing.assert_array_equal(both[col], both[f"{col}_r"])
+
+
+def test_the_mapping_key_names_the_framework():
+    sc = scores().assign(framework_id="2024 set")
+    out = results_table(sc, {"2024 set": framework("dept")}, UNITS, year=2024)
+    assert out["rank"].tolist() == [1, 2, 2, 4, 5]
