@@ -286,7 +286,15 @@ def roll_up(scores: pd.DataFrame, framework: Framework) -> pd.DataFrame:
         raise ValidationError("scores have rows without a unit or a year", [
             {"column": c, "value": None, "expected": "a value on every row"}
             for c, bad in (("unit_code", unit_codes.min() < 0), ("year", years.isna().any())) if bad])
-    year = years.to_numpy("int64")
+    try:
+        year_f = years.to_numpy("float64")
+        bad_years = pd.unique(years[np.floor(year_f) != year_f].to_numpy(object))
+    except (TypeError, ValueError):
+        bad_years = pd.unique(years[pd.to_numeric(years, errors="coerce").isna()].to_numpy(object))
+    if len(bad_years):
+        raise ValidationError("scores have years that are not whole numbers", [
+            {"column": "year", "value": v, "expected": "a year such as 2024"} for v in bad_years[:_SHOWN]])
+    year = year_f.astype("int64")
     y0 = int(year.min())
     span = int(year.max()) - y0 + 1
     uy_key = unit_codes.astype(np.int64) * span + (year - y0)

@@ -458,3 +458,16 @@ def test_nullable_number_columns():
     pd.testing.assert_frame_equal(roll_up(nullable, hand_framework()), roll_up(scores, hand_framework()))
     ints = hand_scores().iloc[[9, 10, 11]].assign(self_score=[2, 2, 2]).astype({"self_score": "Int64"})
     assert by_key(roll_up(ints, hand_framework()))[("A", 2024, "1")][0] == 6.0
+
+
+def test_years_must_be_whole_numbers():
+    scores = hand_scores().astype({"year": "float64"})
+    assert len(roll_up(scores, hand_framework())) == 50
+    scores.loc[2, "year"] = 2023.5
+    with pytest.raises(ValidationError) as err:
+        roll_up(scores, hand_framework())
+    assert err.value.failures["value"].tolist() == [2023.5]
+    text = hand_scores().astype({"year": object})
+    text.loc[0, "year"] = "năm nay"
+    with pytest.raises(ValidationError, match="whole numbers"):
+        roll_up(text, hand_framework())
