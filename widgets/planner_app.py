@@ -276,6 +276,7 @@ class PlannerApp(App):
         self._make.description = self.tr("planner.report_make")
         self._tabs.titles = tuple(self.tr(f"planner.tab_{k}") for k in self.TABS)
         self._pack_key = None  # names and captions follow the language
+        self._downloads.value = ""
         self._set_options()
         self._set_pick_options()
 
