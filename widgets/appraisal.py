@@ -20,7 +20,7 @@ import pandas as pd
 from parindex_lib.errors import AccessDenied, ValidationError
 
 from . import policy
-from .base import App, css_code, esc, html_table, local_time
+from .base import App, css_code, esc, html_table, local_time, make
 from .sheet import Sheet, field_layout
 
 __all__ = ["AppraisalApp"]
@@ -59,7 +59,7 @@ class AppraisalApp(App):
         with self.session() as s:
             role = s.role
             if not policy.may_use(role, "appraisal"):
-                raise AccessDenied(self.tr("common.no_access", user=self.env.user))
+                raise AccessDenied(self.tr("common.no_access", user=self.identity.user))
             units = s.units()
             self._assessments = s.assessments()
         self._units = units.set_index("code")
@@ -177,10 +177,10 @@ class AppraisalApp(App):
         if index is None or index in self._built or self.sheet is None:
             return
         rows: list[W.Widget] = []
+        totals = self._appraised_totals()
         for kind, code in field_layout(self.sheet.framework, self._field_codes[index]):
             if kind == "criterion":
-                head = W.HTML()
-                head.add_class("pi-criterion")
+                head = make(W.HTML, "pi-criterion", value=self._crit_html(code, totals))
                 self._crit[code] = head
                 rows.append(head)
             else:
@@ -188,9 +188,6 @@ class AppraisalApp(App):
         with self.syncing():
             self._fields.children[index].children = rows
             self._built.add(index)
-            for kind, code in field_layout(self.sheet.framework, self._field_codes[index]):
-                if kind == "leaf":
-                    self._fill_leaf(code)
 
     def _on_history(self, change: dict) -> None:
         if change["new"] is not None:
@@ -305,47 +302,78 @@ class AppraisalApp(App):
         self._history.value = html_table(shown, headers=heads, css_class="pi-table pi-history-table", lang=self.lang)
 
     # -- leaves ---------------------------------------------------------------------------
+    def _leaf_state(self, code: str) -> dict[str, dict[str, Any]]:
+        """Every trait of one leaf's widgets (widgets are created with it; see :func:`widgets.base.make`)."""
+        sheet = self.sheet
+        assert sheet is not None
+        node = sheet.node(code)
+        name = (node["name_en"] or node["name_vi"]) if self.lang == "en" else node["name_vi"]
+        state: dict[str, dict[str, Any]] = {
+            "head": {"value": f'<div class="pi-leaf-title">{esc(code)}. {esc(name)}</div>'
+                              f'<div>{esc(self.tr("self.max", max=float(node["max_points"])))}</div>'},
+            "unit_side": {"value": self._unit_side(code)},
+        }
+        if node["assessed_by"] == "self":
+            locked = sheet.status != "submitted"
+            state["score"] = {"description": self.tr("appraisal.appraised_score"),
+                              "value": self._as_text(sheet.value(code, "appraised_score")), "disabled": locked}
+            state["reason"] = {"description": self.tr("appraisal.reason"),
+                               "placeholder": self.tr("appraisal.reason_placeholder"),
+                               "value": self._as_text(sheet.value(code, "appraisal_reason")), "disabled": locked}
+            state["error"] = {"value": self._error_html(code)}
+        return state
+
+    def _error_html(self, code: str) -> str:
+        sheet = self.sheet
+        problem = None if sheet is None else sheet.number_problem(code, "appraised_score")
+        if problem is None:
+            return ""
+        return f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>'
+
     def _leaf_row(self, code: str) -> W.Widget:
         cls = css_code(code)
-        head = W.HTML()
-        head.add_class(f"pi-leaf-head-{cls}")
-        unit_side = W.HTML()
-        unit_side.add_class(f"pi-self-{cls}")
-        parts: dict[str, W.Widget] = {"head": head, "unit_side": unit_side}
+        state = self._leaf_state(code)
+        parts: dict[str, W.Widget] = {"head": make(W.HTML, f"pi-leaf-head-{cls}", **state["head"]),
+                                      "unit_side": make(W.HTML, f"pi-self-{cls}", **state["unit_side"])}
         right: list[W.Widget] = []
-        if self.sheet is not None and self.sheet.node(code)["assessed_by"] == "self":
-            score = W.Text(style=_DESC, layout=W.Layout(width="300px"), continuous_update=True)
-            score.add_class(f"pi-appraised-{cls}")
-            reason = W.Textarea(style=_DESC, layout=W.Layout(width="95%", height="48px"), continuous_update=False)
-            reason.add_class(f"pi-reason-{cls}")
-            error = W.HTML()
-            error.add_class(f"pi-error-{cls}")
-            parts.update(score=score, reason=reason, error=error)
-            right = [score, reason, error]
-            self.on_change(score, functools.partial(self._on_input, code, "appraised_score"))
-            self.on_change(reason, functools.partial(self._on_input, code, "appraisal_reason"))
-        row = W.HBox([W.VBox([head], layout=W.Layout(width="28%")), W.VBox([unit_side], layout=W.Layout(width="32%")),
-                      W.VBox(right, layout=W.Layout(width="40%"))], layout=W.Layout(width="100%"))
-        row.add_class("pi-leaf")
-        row.add_class(f"pi-leaf-{cls}")
+        if "score" in state:
+            parts["score"] = make(W.Text, f"pi-appraised-{cls}", style=_DESC, layout=W.Layout(width="300px"),
+                                  continuous_update=True, **state["score"])
+            parts["reason"] = make(W.Textarea, f"pi-reason-{cls}", style=_DESC,
+                                   layout=W.Layout(width="95%", height="48px"), continuous_update=False,
+                                   **state["reason"])
+            parts["error"] = make(W.HTML, f"pi-error-{cls}", **state["error"])
+            right = [parts["score"], parts["reason"], parts["error"]]
+            self.on_change(parts["score"], functools.partial(self._on_input, code, "appraised_score"))
+            self.on_change(parts["reason"], functools.partial(self._on_input, code, "appraisal_reason"))
+        row = make(W.HBox, "pi-leaf", f"pi-leaf-{cls}",
+                   children=[W.VBox([parts["head"]], layout=W.Layout(width="28%")),
+                             W.VBox([parts["unit_side"]], layout=W.Layout(width="32%")),
+                             W.VBox(right, layout=W.Layout(width="40%"))], layout=W.Layout(width="100%"))
         self._leaf[code] = parts
-        self._texts_for_leaf(code)
         return row
 
-    def _texts_for_leaf(self, code: str) -> None:
-        sheet = self.sheet
-        if sheet is None:
+    def _fill_leaf(self, code: str) -> None:
+        """Bring one leaf's widgets in line with :meth:`_leaf_state` (language, values, lock)."""
+        parts = self._leaf.get(code)
+        if parts is None or self.sheet is None:
             return
-        node = sheet.node(code)
-        parts = self._leaf[code]
-        en = self.lang == "en"
-        name = (node["name_en"] or node["name_vi"]) if en else node["name_vi"]
-        parts["head"].value = (f'<div class="pi-leaf-title">{esc(code)}. {esc(name)}</div>'
-                               f'<div>{esc(self.tr("self.max", max=float(node["max_points"])))}</div>')
-        if "score" in parts:
-            parts["score"].description = self.tr("appraisal.appraised_score")
-            parts["reason"].description = self.tr("appraisal.reason")
-            parts["reason"].placeholder = self.tr("appraisal.reason_placeholder")
+        with self.syncing():
+            for key, traits in self._leaf_state(code).items():
+                for name, value in traits.items():
+                    setattr(parts[key], name, value)
+
+    def _appraised_totals(self) -> dict[str, tuple[float, float]]:
+        assert self.sheet is not None
+        return self.sheet.totals(("self_score", "appraised_score", "survey_points", "bonus", "penalty"))
+
+    def _crit_html(self, code: str, totals: dict[str, tuple[float, float]]) -> str:
+        assert self.sheet is not None
+        node = self.sheet.framework.node(code)
+        p, m = totals.get(code, (math.nan, float(node["max_points"])))
+        name = (node["name_en"] or node["name_vi"]) if self.lang == "en" else node["name_vi"]
+        return (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
+                f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
 
     def _unit_side(self, code: str) -> str:
         sheet = self.sheet
@@ -368,17 +396,6 @@ class AppraisalApp(App):
             parts.append(f'<div class="pi-msg-warning"><b>{esc(self.tr("appraisal.unit_response"))}:</b> '
                          f'{esc(rec.get("unit_response"))}</div>')
         return "".join(parts)
-
-    def _fill_leaf(self, code: str) -> None:
-        sheet = self.sheet
-        parts = self._leaf.get(code)
-        if sheet is None or parts is None:
-            return
-        parts["unit_side"].value = self._unit_side(code)
-        if "score" in parts:
-            with self.syncing():
-                parts["score"].value = self._as_text(sheet.value(code, "appraised_score"))
-                parts["reason"].value = self._as_text(sheet.value(code, "appraisal_reason"))
 
     def _as_text(self, value: Any) -> str:
         if _blank(value):
@@ -404,7 +421,6 @@ class AppraisalApp(App):
         self._bonus_reason.description = self.tr("appraisal.bonus_reason")
         self._history_box.titles = (self.tr("appraisal.history"),)
         for code in list(self._leaf):
-            self._texts_for_leaf(code)
             self._fill_leaf(code)
         if self._history.value:
             self._load_history()
@@ -430,7 +446,7 @@ class AppraisalApp(App):
             html += f'<div class="pi-msg-warning pi-locked">{esc(self.tr("self.locked_status", status=self.tr("statuses." + sheet.status)))}</div>'
         self._status.value = html
         self_totals = sheet.totals(("self_score", "survey_points"))
-        appraised = sheet.totals(("self_score", "appraised_score", "survey_points", "bonus", "penalty"))
+        appraised = self._appraised_totals()
         self._totals.value = (f'<div class="pi-total">{esc(self.tr("appraisal.total_self", points=self_totals["total"][0]))}'
                               f' · {esc(self.tr("appraisal.total_appraised", points=appraised["total"][0]))}</div>')
         en = self.lang == "en"
@@ -440,18 +456,12 @@ class AppraisalApp(App):
             name = (rec.name_en or rec.name_vi) if en else rec.name_vi
             titles.append(self.tr("self.field_total", code=rec.code, name=name, points=float(p), max=float(m)))
         self._fields.titles = tuple(titles)
-        nodes = fw.nodes.set_index("code")
         for code, head in self._crit.items():
-            p, m = appraised.get(code, (math.nan, float(nodes.loc[code, "max_points"])))
-            name = (nodes.loc[code, "name_en"] or nodes.loc[code, "name_vi"]) if en else nodes.loc[code, "name_vi"]
-            head.value = (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
-                          f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
+            head.value = self._crit_html(code, appraised)
         for code, parts in self._leaf.items():
             if "score" not in parts:
                 continue
-            problem = sheet.number_problem(code, "appraised_score")
-            parts["error"].value = ("" if problem is None else
-                                    f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>')
+            parts["error"].value = self._error_html(code)
             parts["score"].disabled = not editable
             parts["reason"].disabled = not editable
         for w in (self._bonus, self._penalty, self._bonus_reason, self._save, self._accept, self._approve, self._round):

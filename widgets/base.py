@@ -48,6 +48,7 @@ __all__ = [
     "CSS",
     "local_time",
     "css_code",
+    "make",
 ]
 
 #: Times are shown in the workbench's time zone (``PARINDEX_TZ``, default Vietnam's).
@@ -91,6 +92,10 @@ class Environment:
         ``vi`` unless the page was opened with ``?lang=en``.
     query : dict
         The page's query string, parsed (``{"unit": ["S01"]}``).
+    hub_user : str or None
+        ``JUPYTERHUB_USER`` under JupyterHub: then who the visitor is, and
+        their tenants and roles, come from the hub
+        (:func:`parindex_lib.identity.current_identity`), never from the page.
     """
 
     db: str | None = None
@@ -98,6 +103,7 @@ class Environment:
     user: str = "demo"
     lang: str = DEFAULT_LANG
     query: dict = field(default_factory=dict)
+    hub_user: str | None = None
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The first value of one query-string parameter."""
@@ -175,6 +181,7 @@ def read_environment(environ: dict | None = None, *, wait: bool = True) -> Envir
         user=environ.get("PARINDEX_USER") or "demo",
         lang=lang,
         query=query,
+        hub_user=environ.get("JUPYTERHUB_USER") or None,
     )
 
 
@@ -321,6 +328,7 @@ class App(W.VBox):
         self._syncing = 0
         self.ready = False
         self.store = store
+        self.identity: Any = None
         self.add_class("pi-app")
         self.add_class(self.app_class)
         self._style = W.HTML(CSS)
@@ -342,6 +350,7 @@ class App(W.VBox):
         # A failure while building (no such user, store unreachable) is shown, never raised:
         # Voilà would show an empty page.
         try:
+            self.identity = self.resolve_identity(self.env)
             if self.store is None:
                 self.store = self.open_store(self.env)
             with self.syncing():
@@ -373,6 +382,15 @@ class App(W.VBox):
                 kwargs["store"] = store
             return cls(env, **kwargs)
         return cls(read_environment(), **kwargs)
+
+    @staticmethod
+    def resolve_identity(env: Environment) -> Any:
+        """Who the visitor is: from the hub under JupyterHub, else the environment's user and tenant."""
+        from parindex_lib.identity import Identity, current_identity
+
+        if env.hub_user:
+            return current_identity()
+        return Identity(user=env.user, tenant=env.tenant)
 
     @classmethod
     def open_store(cls, env: Environment) -> Any:
@@ -434,8 +452,8 @@ class App(W.VBox):
     # -- sessions ------------------------------------------------------------------
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
-        """A store session bound to the visitor's tenant and user."""
-        with self.store.session(tenant=self.env.tenant, user=self.env.user) as s:
+        """A store session bound to the visitor's tenant and user (checked against the hub under JupyterHub)."""
+        with self.identity.session(self.store) as s:
             yield s
 
     # -- events --------------------------------------------------------------------
@@ -555,16 +573,25 @@ class App(W.VBox):
 
     # -- small builders ---------------------------------------------------------------
     @staticmethod
-    def button(css: str, style: str = "", icon: str = "") -> W.Button:
-        b = W.Button(button_style=style, icon=icon, layout=W.Layout(width="auto"))
-        b.add_class(css)
-        return b
+    def button(css: str, style: str = "", icon: str = "", **kwargs: Any) -> W.Button:
+        """A button with its CSS class given at creation (see :func:`make`)."""
+        return make(W.Button, css, button_style=style, icon=icon, layout=W.Layout(width="auto"), **kwargs)
 
     @staticmethod
     def classed(widget: W.Widget, *classes: str) -> W.Widget:
         for c in classes:
             widget.add_class(c)
         return widget
+
+
+def make(cls: type, *classes: str, **kwargs: Any) -> Any:
+    """A widget created with its final CSS classes and traits.
+
+    Widgets made while the page is open (a section opened, a conflict
+    shown) must carry their whole state when created: an update sent while
+    the browser is still creating the widget's model can be lost.
+    """
+    return cls(_dom_classes=tuple(classes), **kwargs)
 
 
 def css_code(code: str) -> str:

@@ -51,7 +51,7 @@ class ImportWizardApp(App):
         self._scores: pd.DataFrame | None = None
         with self.session() as s:
             if not policy.may_use(s.role, "import_wizard"):
-                raise AccessDenied(self.tr("common.no_access", user=self.env.user))
+                raise AccessDenied(self.tr("common.no_access", user=self.identity.user))
             self._units = s.units()
             table = s.frameworks()
             self._frameworks = {}

@@ -26,7 +26,7 @@ class IndexApp(App):
         self._body.children = [self._who, self._list]
 
     def refresh(self) -> None:
-        who = self.tr("common.signed_in_as", user=self.env.user, tenant=self.env.tenant)
+        who = self.tr("common.signed_in_as", user=self.identity.user, tenant=self.identity.tenant)
         role = self.tr("index.role", role=self.tr(f"roles.{self.role}") if self.role else "–")
         self._who.value = f"<p>{esc(who)} · {esc(role)}</p>"
         apps = policy.apps_for_role(self.role)

@@ -1,10 +1,18 @@
 """Who may use which app, and the checks the store does not make yet.
 
-The apps ask these functions rather than deciding themselves. The checks in
-the second half belong in :mod:`parindex_lib.store` (asked for: the store's
-``save_score`` and ``set_status`` should refuse these cases themselves, so
-that the command line and every other caller obey them too). They run in
-Python on the server, before anything is written, whatever the browser sent.
+The apps ask these functions rather than deciding themselves. Who may write
+what is the library's (:mod:`parindex_lib.roles`, enforced by the store).
+The checks here come on top, for the apps:
+
+- the self-assessment app never changes a submitted sheet, or one past its
+  deadline, whoever the visitor is (the library lets an admin);
+- the appraisal app writes only while the sheet is submitted;
+- a self score needs evidence or an explanation, and an appraised score
+  that differs from the self score needs a reason (asked of the library:
+  ``save_score`` should refuse these itself, so that every caller obeys).
+
+They run in Python on the server, before anything is written, whatever the
+browser sent.
 """
 
 from __future__ import annotations
@@ -39,12 +47,11 @@ def may_use(role: str, app: str) -> bool:
 
 
 def editable_units(role: str, unit_codes: Iterable[str] | None, units: pd.DataFrame) -> pd.DataFrame:
-    """The units a member may self-assess: all for an admin, their own for an editor."""
-    if role == "admin":
-        return units
-    if role == "editor" and unit_codes is not None:
-        return units[units["code"].isin(list(unit_codes))]
-    return units.iloc[0:0]
+    """The units a member may self-assess (the library's rule: admins any, editors their own)."""
+    from parindex_lib.roles import editable_unit_codes
+
+    codes = editable_unit_codes(role, unit_codes, units["code"].tolist())
+    return units[units["code"].isin(codes)]
 
 
 def _blank(value: Any) -> bool:

@@ -23,7 +23,7 @@ import pandas as pd
 from parindex_lib.errors import ValidationError
 
 from . import policy
-from .base import App, css_code, esc, local_time
+from .base import App, css_code, esc, local_time, make
 from .sheet import Sheet
 
 __all__ = ["SelfAssessmentApp"]
@@ -221,10 +221,8 @@ class SelfAssessmentApp(App):
         rows = []
         if sheet is not None:
             for code, exc in sheet.conflicts.items():
-                mine = self.button(f"pi-keep-mine-{css_code(code)}")
-                mine.description = self.tr("self.keep_mine")
-                theirs = self.button(f"pi-keep-theirs-{css_code(code)}")
-                theirs.description = self.tr("self.keep_theirs")
+                mine = self.button(f"pi-keep-mine-{css_code(code)}", description=self.tr("self.keep_mine"))
+                theirs = self.button(f"pi-keep-theirs-{css_code(code)}", description=self.tr("self.keep_theirs"))
                 self.on_click(mine, functools.partial(self._resolve, code, True))
                 self.on_click(theirs, functools.partial(self._resolve, code, False))
                 text = self.tr("self.conflict_row", code=code, field=exc.field, yours=self._shown(exc.yours),
@@ -251,7 +249,7 @@ class SelfAssessmentApp(App):
                     return
             else:
                 sheet.keep_theirs(s, code)
-                self._fill_leaf(code)
+                self._apply_leaf_state(code)
         self._show_conflicts()
         self.show_info(self.tr("self.conflict_resolved", code=code))
 
@@ -287,9 +285,8 @@ class SelfAssessmentApp(App):
         fields = sheet.framework.fields
         with self.syncing():
             self._fields.selected_index = None
-            self._fields.children = [W.VBox(layout=W.Layout(width="100%")) for _ in range(len(fields))]
-            for i in range(len(fields)):
-                self._fields.children[i].add_class(f"pi-field-{css_code(fields.iloc[i]['code'])}")
+            self._fields.children = [make(W.VBox, f"pi-field-{css_code(code)}", layout=W.Layout(width="100%"))
+                                     for code in fields["code"]]
         self._field_codes = fields["code"].astype(str).tolist()
 
     def _build_field(self, index: int) -> None:
@@ -299,134 +296,180 @@ class SelfAssessmentApp(App):
         nodes = sheet.framework.nodes
         field_code = self._field_codes[index]
         rows: list[W.Widget] = []
+        totals = sheet.totals()
+        answerable = self._adjusted_now()
         for child in nodes[nodes["parent_code"] == field_code].itertuples(index=False):
             if child.is_leaf:
-                rows.append(self._leaf_row(str(child.code)))
+                rows.append(self._leaf_row(str(child.code), answerable))
                 continue
-            head = W.HTML()
-            head.add_class("pi-criterion")
+            head = make(W.HTML, "pi-criterion", value=self._crit_html(str(child.code), totals))
             self._crit[str(child.code)] = head
             rows.append(head)
             for leaf in nodes[nodes["parent_code"] == child.code].itertuples(index=False):
-                rows.append(self._leaf_row(str(leaf.code)))
+                rows.append(self._leaf_row(str(leaf.code), answerable))
         with self.syncing():
             self._fields.children[index].children = rows
             self._built_fields.add(index)
-            for code in self._leaf_codes_of(field_code):
-                self._texts_for_leaf(code)
-                self._fill_leaf(code)
 
-    def _leaf_codes_of(self, field_code: str) -> list[str]:
-        return [c for c in self._leaf if c == field_code or c.startswith(field_code + ".")]
+    def _crit_html(self, code: str, totals: dict[str, tuple[float, float]]) -> str:
+        sheet = self.sheet
+        assert sheet is not None
+        node = sheet.framework.node(code)
+        p, m = totals.get(code, (math.nan, float(node["max_points"])))
+        name = (node["name_en"] or node["name_vi"]) if self.lang == "en" else node["name_vi"]
+        return (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
+                f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
 
-    def _leaf_row(self, code: str) -> W.Widget:
+    def _leaf_state(self, code: str, answerable: set[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Every trait of one leaf's widgets, from the sheet, the language and the lock.
+
+        Widgets are created with this state (ipywidgets drops updates sent
+        while the browser is still creating a new widget's model) and later
+        brought in line with it by :meth:`_apply_leaf_state`.
+        """
         sheet = self.sheet
         assert sheet is not None
         node = sheet.node(code)
-        cls = css_code(code)
-        head = W.HTML()
-        head.add_class(f"pi-leaf-head-{cls}")
-        error = W.HTML()
-        error.add_class(f"pi-error-{cls}")
-        parts: dict[str, W.Widget] = {"head": head, "error": error}
-        right: list[W.Widget] = []
-        if node["assessed_by"] != "self":
-            ro = W.HTML()
-            ro.add_class(f"pi-readonly-{cls}")
-            parts["readonly"] = ro
-            right.append(ro)
-        else:
-            if node["rubric"]:
-                score = W.Dropdown(options=[], value=None, style=_DESC, layout=W.Layout(width="95%"))
-            else:
-                score = W.Text(value="", style=_DESC, layout=W.Layout(width="330px"), continuous_update=True)
-            score.add_class(f"pi-score-{cls}")
-            link = W.Text(value="", style=_DESC, layout=W.Layout(width="95%"), continuous_update=False)
-            link.add_class(f"pi-evidence-{cls}")
-            upload = W.FileUpload(accept=".pdf,.doc,.docx,.xls,.xlsx,.odt,.ods,.png,.jpg,.jpeg", multiple=False,
-                                  layout=W.Layout(width="auto"))
-            upload.add_class(f"pi-upload-{cls}")
-            files = W.HTML()
-            files.add_class(f"pi-files-{cls}")
-            explanation = W.Textarea(value="", style=_DESC, layout=W.Layout(width="95%", height="52px"),
-                                     continuous_update=False)
-            explanation.add_class(f"pi-explanation-{cls}")
-            appraisal = W.HTML()
-            appraisal.add_class(f"pi-appraisal-{cls}")
-            response = W.Textarea(value="", style=_DESC, layout=W.Layout(width="95%", height="52px", display="none"),
-                                  continuous_update=False)
-            response.add_class(f"pi-response-{cls}")
-            parts.update(score=score, evidence=link, upload=upload, files=files, explanation=explanation,
-                         appraisal=appraisal, unit_response=response)
-            right += [score, link, W.HBox([upload, files], layout=W.Layout(align_items="center")), explanation,
-                      appraisal, response]
-            for name in ("evidence", "explanation", "unit_response"):
-                self.on_change(parts[name], functools.partial(self._on_input, code, name))
-            self.on_change(score, functools.partial(self._on_input, code, "self_score"))
-            self.on_change(upload, functools.partial(self._on_upload, code))
-        row = W.HBox([W.VBox([head, error], layout=W.Layout(width="46%")),
-                      W.VBox(right, layout=W.Layout(width="54%"))], layout=W.Layout(width="100%"))
-        row.add_class("pi-leaf")
-        row.add_class(f"pi-leaf-{cls}")
-        parts["row"] = row
-        self._leaf[code] = parts
-        return row
-
-    def _texts_for_leaf(self, code: str) -> None:
-        sheet = self.sheet
-        assert sheet is not None
-        node = sheet.node(code)
-        parts = self._leaf[code]
         en = self.lang == "en"
         name = (node["name_en"] or node["name_vi"]) if en else node["name_vi"]
         guidance = (node["guidance_en"] or node["guidance_vi"]) if en else node["guidance_vi"]
-        html = (f'<div class="pi-leaf-title">{esc(code)}. {esc(name)}</div>'
+        head = (f'<div class="pi-leaf-title">{esc(code)}. {esc(name)}</div>'
                 f'<div>{esc(self.tr("self.max", max=float(node["max_points"])))}</div>')
         if guidance:
-            html += (f'<details class="pi-guidance"><summary>{esc(self.tr("self.guidance"))}</summary>'
+            head += (f'<details class="pi-guidance"><summary>{esc(self.tr("self.guidance"))}</summary>'
                      f"{esc(guidance)}</details>")
-        parts["head"].value = html
-        if "score" not in parts:
-            return
-        score = parts["score"]
-        score.description = self.tr("self.score")
-        if isinstance(score, W.Dropdown):
-            current = score.value
+        state: dict[str, dict[str, Any]] = {"head": {"value": head}, "error": {"value": self._error_html(code)}}
+        if node["assessed_by"] != "self":
+            survey = sheet.stored_value(code, "survey_points")
+            key = "self.survey_readonly" if node["assessed_by"] == "survey" else "self.computed_readonly"
+            state["readonly"] = {"value": f'<span class="pi-readonly">{esc(self.tr(key, points=self.num(survey)))}</span>'}
+            return state
+        lock = policy.lock_reason(sheet.assessment) is not None
+        value = sheet.value(code, "self_score")
+        if node["rubric"]:
             options = [(self.tr("self.rubric_choose"), None)]
             for points, label_vi, label_en in node["rubric"]:
                 text = (label_en or label_vi) if en else label_vi
                 options.append((f"{text} ({self.num(points)})", float(points)))
-            score.options = options
-            score.value = current if current in [v for _, v in options] else None
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                x = math.nan
+            chosen = next((v for _, v in options if v is not None and not math.isnan(x) and abs(v - x) < 1e-9), None)
+            state["score"] = {"description": self.tr("self.score"), "options": options, "value": chosen,
+                              "disabled": lock}
         else:
-            score.placeholder = self.tr("self.score_placeholder")
-        parts["evidence"].description = self.tr("self.evidence_link")
-        parts["evidence"].placeholder = self.tr("self.evidence_link_placeholder")
-        parts["upload"].description = self.tr("self.evidence_upload")
-        parts["explanation"].description = self.tr("self.explanation")
-        parts["explanation"].placeholder = self.tr("self.explanation_placeholder")
-        parts["unit_response"].description = self.tr("appraisal.unit_response")
+            state["score"] = {"description": self.tr("self.score"), "placeholder": self.tr("self.score_placeholder"),
+                              "value": self._as_text(value), "disabled": lock}
+        state["evidence"] = {"description": self.tr("self.evidence_link"),
+                             "placeholder": self.tr("self.evidence_link_placeholder"),
+                             "value": self._as_text(sheet.value(code, "evidence")), "disabled": lock}
+        state["upload"] = {"description": self.tr("self.evidence_upload"), "disabled": lock}
+        state["explanation"] = {"description": self.tr("self.explanation"),
+                                "placeholder": self.tr("self.explanation_placeholder"),
+                                "value": self._as_text(sheet.value(code, "explanation")), "disabled": lock}
+        files = sheet.files(code)
+        names = ", ".join(str(n) for n in files["name"]) if len(files) else ""
+        state["files"] = {"value": f'<span class="pi-files">{esc(self.tr("self.evidence_files", names=names))}</span>'
+                          if names else ""}
+        shown, editable, html = self._appraisal_view(code, answerable)
+        state["appraisal"] = {"value": html}
+        state["unit_response"] = {"description": self.tr("appraisal.unit_response"),
+                                  "value": self._as_text(sheet.value(code, "unit_response")),
+                                  "disabled": not editable, "display": None if shown else "none"}
+        return state
 
-    def _fill_leaf(self, code: str) -> None:
-        """Put the sheet's current values into one leaf's inputs."""
+    def _error_html(self, code: str) -> str:
         sheet = self.sheet
+        if sheet is None or sheet.node(code)["assessed_by"] != "self":
+            return ""
+        problem = sheet.number_problem(code, "self_score")
+        if problem is None:
+            return ""
+        return f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>'
+
+    def _adjusted_now(self) -> set[str]:
+        """Leaves the unit may answer now (explanation round), computed once per refresh."""
+        return set(self._adjusted()) if self._responding() else set()
+
+    def _appraisal_view(self, code: str, answerable: set[str] | None = None) -> tuple[bool, bool, str]:
+        """Whether the appraisal and the response box show, whether the response is editable, the HTML."""
+        sheet = self.sheet
+        assert sheet is not None
+        adjusted = code in (answerable if answerable is not None else self._adjusted_now())
+        answered = not _blank(sheet.stored_value(code, "unit_response"))
+        if not (adjusted or (sheet.status != "draft" and answered)):
+            return False, False, ""
+        a = sheet.stored_value(code, "appraised_score")
+        reason = sheet.stored_value(code, "appraisal_reason")
+        html = (f'<div class="pi-msg-warning">{esc(self.tr("appraisal.appraised_score"))}: '
+                f'{esc(self.num(a))} — {esc(self.tr("appraisal.reason"))}: '
+                f'{esc("" if _blank(reason) else reason)}</div>')
+        return True, adjusted, html
+
+    def _leaf_row(self, code: str, answerable: set[str] | None = None) -> W.Widget:
+        cls = css_code(code)
+        state = self._leaf_state(code, answerable)
+        parts: dict[str, W.Widget] = {
+            "head": make(W.HTML, f"pi-leaf-head-{cls}", **state["head"]),
+            "error": make(W.HTML, f"pi-error-{cls}", **state["error"]),
+        }
+        right: list[W.Widget] = []
+        if "readonly" in state:
+            parts["readonly"] = make(W.HTML, f"pi-readonly-{cls}", **state["readonly"])
+            right.append(parts["readonly"])
+        else:
+            if "options" in state["score"]:
+                score = make(W.Dropdown, f"pi-score-{cls}", style=_DESC, layout=W.Layout(width="95%"), **state["score"])
+            else:
+                score = make(W.Text, f"pi-score-{cls}", style=_DESC, layout=W.Layout(width="330px"),
+                             continuous_update=True, **state["score"])
+            response_state = dict(state["unit_response"])
+            display = response_state.pop("display")
+            parts.update(
+                score=score,
+                evidence=make(W.Text, f"pi-evidence-{cls}", style=_DESC, layout=W.Layout(width="95%"),
+                              continuous_update=False, **state["evidence"]),
+                upload=make(W.FileUpload, f"pi-upload-{cls}", accept=".pdf,.doc,.docx,.xls,.xlsx,.odt,.ods,.png,.jpg,.jpeg",
+                            multiple=False, layout=W.Layout(width="auto"), **state["upload"]),
+                files=make(W.HTML, f"pi-files-{cls}", **state["files"]),
+                explanation=make(W.Textarea, f"pi-explanation-{cls}", style=_DESC,
+                                 layout=W.Layout(width="95%", height="52px"), continuous_update=False,
+                                 **state["explanation"]),
+                appraisal=make(W.HTML, f"pi-appraisal-{cls}", **state["appraisal"]),
+                unit_response=make(W.Textarea, f"pi-response-{cls}", style=_DESC,
+                                   layout=W.Layout(width="95%", height="52px", display=display),
+                                   continuous_update=False, **response_state),
+            )
+            right += [score, parts["evidence"], W.HBox([parts["upload"], parts["files"]],
+                                                       layout=W.Layout(align_items="center")),
+                      parts["explanation"], parts["appraisal"], parts["unit_response"]]
+            for name in ("evidence", "explanation", "unit_response"):
+                self.on_change(parts[name], functools.partial(self._on_input, code, name))
+            self.on_change(score, functools.partial(self._on_input, code, "self_score"))
+            self.on_change(parts["upload"], functools.partial(self._on_upload, code))
+        row = make(W.HBox, "pi-leaf", f"pi-leaf-{cls}",
+                   children=[W.VBox([parts["head"], parts["error"]], layout=W.Layout(width="46%")),
+                             W.VBox(right, layout=W.Layout(width="54%"))], layout=W.Layout(width="100%"))
+        parts["row"] = row
+        self._leaf[code] = parts
+        return row
+
+    def _apply_leaf_state(self, code: str) -> None:
+        """Bring one leaf's widgets in line with :meth:`_leaf_state` (language, values, lock)."""
         parts = self._leaf.get(code)
-        if sheet is None or parts is None or "score" not in parts:
+        if parts is None or self.sheet is None:
             return
         with self.syncing():
-            value = sheet.value(code, "self_score")
-            score = parts["score"]
-            if isinstance(score, W.Dropdown):
-                try:
-                    x = float(value)
-                except (TypeError, ValueError):
-                    x = math.nan
-                allowed = [v for _, v in score.options if v is not None]
-                score.value = next((v for v in allowed if not math.isnan(x) and abs(v - x) < 1e-9), None)
-            else:
-                score.value = self._as_text(value)
-            for name in ("evidence", "explanation", "unit_response"):
-                parts[name].value = self._as_text(sheet.value(code, name))
+            for key, traits in self._leaf_state(code).items():
+                widget = parts[key]
+                traits = dict(traits)
+                if "display" in traits:
+                    widget.layout.display = traits.pop("display")
+                if "options" in traits:
+                    widget.options = traits.pop("options")
+                for name, value in traits.items():
+                    setattr(widget, name, value)
 
     def _as_text(self, value: Any) -> str:
         if value is None or value is pd.NA:
@@ -442,8 +485,7 @@ class SelfAssessmentApp(App):
         self._save.description = self.tr("self.save")
         self._submit.description = self.tr("self.submit")
         for code in list(self._leaf):
-            self._texts_for_leaf(code)
-            self._fill_leaf(code)
+            self._apply_leaf_state(code)
         self._show_conflicts()
 
     def _responding(self) -> bool:
@@ -507,26 +549,15 @@ class SelfAssessmentApp(App):
             name = (rec.name_en or rec.name_vi) if en else rec.name_vi
             titles.append(self.tr("self.field_total", code=rec.code, name=name, points=float(p), max=float(m)))
         self._fields.titles = tuple(titles)
-        nodes = sheet.framework.nodes.set_index("code")
         for code, head in self._crit.items():
-            p, m = totals.get(code, (math.nan, float(nodes.loc[code, "max_points"])))
-            name = (nodes.loc[code, "name_en"] or nodes.loc[code, "name_vi"]) if en else nodes.loc[code, "name_vi"]
-            head.value = (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
-                          f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
+            head.value = self._crit_html(code, totals)
         locked_self = lock is not None
-        adjusted = set(self._adjusted()) if responding else set()
+        answerable = self._adjusted_now()
         for code, parts in self._leaf.items():
-            node = sheet.node(code)
-            if "readonly" in parts:
-                survey = sheet.stored_value(code, "survey_points")
-                key = "self.survey_readonly" if node["assessed_by"] == "survey" else "self.computed_readonly"
-                parts["readonly"].value = (f'<span class="pi-readonly">'
-                                           f'{esc(self.tr(key, points=self.num(survey)))}</span>')
+            parts["error"].value = self._error_html(code)
+            if "score" not in parts:
                 continue
-            problem = sheet.number_problem(code, "self_score")
-            parts["error"].value = ("" if problem is None else
-                                    f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>')
-            if problem is None:
+            if sheet.number_problem(code, "self_score") is None:
                 parts["score"].remove_class("pi-invalid")
             else:
                 parts["score"].add_class("pi-invalid")
@@ -536,18 +567,10 @@ class SelfAssessmentApp(App):
             names = ", ".join(str(n) for n in files["name"]) if len(files) else ""
             parts["files"].value = (f'<span class="pi-files">{esc(self.tr("self.evidence_files", names=names))}</span>'
                                     if names else "")
-            answered = not _blank(sheet.stored_value(code, "unit_response"))
-            if code in adjusted or (sheet.status != "draft" and answered):
-                a = sheet.stored_value(code, "appraised_score")
-                reason = sheet.stored_value(code, "appraisal_reason")
-                parts["appraisal"].value = (f'<div class="pi-msg-warning">{esc(self.tr("appraisal.appraised_score"))}: '
-                                            f'{esc(self.num(a))} — {esc(self.tr("appraisal.reason"))}: '
-                                            f'{esc("" if _blank(reason) else reason)}</div>')
-                parts["unit_response"].layout.display = None
-                parts["unit_response"].disabled = code not in adjusted
-            else:
-                parts["appraisal"].value = ""
-                parts["unit_response"].layout.display = "none"
+            shown, editable, html = self._appraisal_view(code, answerable)
+            parts["appraisal"].value = html
+            parts["unit_response"].layout.display = None if shown else "none"
+            parts["unit_response"].disabled = not editable
         self._save.disabled = locked_self and not responding
         self._submit.disabled = locked_self
         if self._confirm_submit:
