@@ -34,6 +34,8 @@ APPS: dict[str, tuple[str, ...]] = {
     "appraisal": ("admin", "appraiser"),
     "import_wizard": ("admin",),
     "results": ("admin", "appraiser", "editor", "analyst", "researcher"),
+    "planner": ("admin", "appraiser", "editor", "analyst", "researcher"),
+    "correlation": ("admin", "appraiser", "editor", "analyst", "researcher"),
 }
 
 

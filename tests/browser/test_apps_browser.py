@@ -58,7 +58,7 @@ def scores(session, unit: str):
 def test_index_lists_the_apps(page, voila):
     open_app(page, voila, "index", ".pi-app-list a")
     links = page.locator(".pi-app-list a")
-    assert links.count() == 4
+    assert links.count() == 6
     assert page.locator(".pi-app-list").get_by_text("Tự đánh giá, chấm điểm").is_visible()
     screenshot(page, "index")
 
