@@ -74,6 +74,7 @@ def test_the_explorer_offers_the_published_figures_years_and_methods(corr_app):
     years = [v for _, v in corr_app._year.options]
     assert years[:2] == ["pooled", "each"] and 2024 in years and corr_app._year.value == "pooled"
     assert [v for _, v in corr_app._method.options] == ["pearson", "spearman", "kendall"]
+    assert corr_app._index.label == "PCI, PAPI và SIPAS"
     assert "Chưa có kết quả" in corr_app._table.value
 
 
@@ -224,6 +225,7 @@ def test_priorities_show_the_formula_and_the_librarys_order(planner, built):
     planner._tabs.selected_index = 1
     assert "ưu tiên = điểm có thể gỡ × (1 + trọng số × độ liên hệ)" in planner._formula.value
     assert "Chưa dùng độ liên hệ" in planner._formula.value
+    assert planner._assoc.label == "Không dùng (độ liên hệ = 0)"  # a choice shown, not an empty box
     res, fw = results_of(built[0])
     pr = P.priority(P.points_lost(res, "D03", 2024, level="leaf", framework=fw))
     planner._unit.value = "D03"
@@ -265,7 +267,7 @@ def test_an_action_is_saved_survives_a_reload_and_a_conflict_is_shown(built):
     store, url = built
     app = PlannerApp(small_env(url, unit="D03", year="2024"), store=store)
     app._tabs.selected_index = 3
-    assert app._plan_pick.value is None and app._node.value is not None and app._gap.value != ""
+    assert app._plan_pick.label == "— Hành động mới —" and app._node.value is not None and app._gap.value != ""
     top = app._node.value
     app._action.value = "<i>Rà soát</i> hồ sơ & báo cáo"
     app._owner.value = "Văn phòng Sở"

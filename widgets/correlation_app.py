@@ -205,8 +205,9 @@ class CorrelationApp(App):
             sources.append((self.tr("correlation.source_tenant"), "tenant"))
         self._source.options = sources
         self._source.value = source if source in [v for _, v in sources] else "reference"
-        index = self._index.value
-        self._index.options = [(self.tr("correlation.index_all"), None)] + [(i, i) for i in OTHER_INDICES]
+        index = self._index.value or ""
+        # "" rather than None: a Dropdown shows no selection for the value None
+        self._index.options = [(self.tr("correlation.index_all"), "")] + [(i, i) for i in OTHER_INDICES]
         self._index.value = index
         part = self._sipas_part.value or "field8"
         self._sipas_part.options = [(self.tr("correlation.sipas_part_field8"), "field8"),
@@ -277,13 +278,14 @@ class CorrelationApp(App):
         year = self._year.value
         self._progress.value = 0
         self._progress_text.value = ""
-        res = self.model.run(source=self._source.value, index=self._index.value, components=self._components.value,
+        res = self.model.run(source=self._source.value, index=self._index.value or None, components=self._components.value,
                              method=self._method.value, year=None if year == "each" else year,
                              n_boot=int(self._n_boot.value), seed=int(self._seed.value),
                              exclude_sipas=bool(self._exclude.value), sipas_part=self._sipas_part.value,
                              sipas_part_max=sipas_max, progress=self._on_progress)
         finite = int(np.isfinite(res["r"].to_numpy("float64", na_value=np.nan)).sum())
         self._progress.value = self._progress.max
+        self._progress_text.value = ""
         self.show_info(self.tr("correlation.done", n=len(res), finite=finite))
         with self.syncing():
             self._set_scatter_options()

@@ -37,6 +37,8 @@ __all__ = ["PlannerApp", "PlannerModel"]
 
 _DESC = {"description_width": "initial"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The plan picker's value for a new action (stored actions have ids from 1).
+NEW_ACTION = 0
 #: External variables the priorities can be weighted by.
 ASSOCIATION_CHOICES = ("PCI:total", "PAPI:total", "SIPAS:total")
 
@@ -231,8 +233,9 @@ class PlannerApp(App):
         self._year.value = years[0] if years else None
 
     def _set_options(self) -> None:
-        assoc = self._assoc.value
-        self._assoc.options = [(self.tr("planner.association_none"), None)] + [(v, v) for v in ASSOCIATION_CHOICES]
+        assoc = self._assoc.value or ""
+        # "" (and action 0 below) rather than None: a Dropdown shows no selection for the value None
+        self._assoc.options = [(self.tr("planner.association_none"), "")] + [(v, v) for v in ASSOCIATION_CHOICES]
         self._assoc.value = assoc
         goal = self._goal.value or "group"
         self._goal.options = [(self.tr("planner.goal_group"), "group"), (self.tr("planner.goal_rank"), "rank")]
@@ -366,7 +369,7 @@ class PlannerApp(App):
         with self.syncing():
             self._set_pick_options()
             if not keep_form:
-                self._plan_pick.value = None
+                self._plan_pick.value = NEW_ACTION
                 self._fill_form(None)
         writable = unit is not None and self.model.may_plan(unit)
         for w in (self._node, self._gap, self._action, self._owner, self._deadline, self._status, self._save,
@@ -376,14 +379,14 @@ class PlannerApp(App):
 
     def _set_pick_options(self) -> None:
         current = self._plan_pick.value
-        options = [(self.tr("planner.plan_new"), None)]
+        options = [(self.tr("planner.plan_new"), NEW_ACTION)]
         for rec in self._plan_rows.itertuples(index=False):
             options.append((f"#{rec.id} {rec.node_code} — {str(rec.action)[:60]}", int(rec.id)))
         self._plan_pick.options = options
-        self._plan_pick.value = current if current in [v for _, v in options] else None
+        self._plan_pick.value = current if current in [v for _, v in options] else NEW_ACTION
 
     def _fill_form(self, action_id: int | None) -> None:
-        if action_id is None:
+        if not action_id:
             self._editing = (None, 0)
             top = self._top_priority()
             self._node.value = top[0] if top and top[0] in [v for _, v in self._node.options] else None
@@ -423,7 +426,7 @@ class PlannerApp(App):
         unit, year = self._unit.value, self._year.value
         if unit is None or year is None:
             return None
-        assoc, weight = self._assoc.value, float(self._weight.value)
+        assoc, weight = self._assoc.value or None, float(self._weight.value)
         key = (unit, int(year), assoc, weight, self.lang)
         if self._pack is None or self._pack_key != key:
             res = self.model.results(unit, year)
