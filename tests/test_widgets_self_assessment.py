@@ -225,3 +225,11 @@ def test_the_unit_answers_round_one_adjustments(store, sqlite_url):
     response.value = "Đã bổ sung báo cáo quý IV"
     app._save.click()
     assert stored(store, "D02").loc["1.2", "unit_response"] == "Đã bổ sung báo cáo quý IV"
+
+
+def test_a_field_opens_from_the_keyboard_reachable_picker(app):
+    assert [label for label, _ in app._jump.options][1].startswith("1. Công tác chỉ đạo")
+    app._jump.value = 1
+    assert app._fields.selected_index == 1 and "2.2" in app._leaf
+    app._fields.selected_index = 0
+    assert app._jump.value == 0

@@ -76,6 +76,7 @@ class AppraisalApp(App):
         self._totals = W.HTML()
         self._totals.add_class("pi-totals")
         self._fields = W.Accordion(children=[], selected_index=None)
+        self._jump = self.field_picker(self._fields)
         self._fields.add_class("pi-fields")
         self._bonus = W.Text(style=_DESC, layout=W.Layout(width="260px"))
         self._bonus.add_class("pi-bonus")
@@ -101,7 +102,8 @@ class AppraisalApp(App):
         extras.add_class("pi-bonus-penalty")
         actions = W.HBox([self._save, self._accept, self._approve, self._save_status],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
-        self._body.children = [pickers, self._status, self._totals, self._conflicts, self._fields, extras, actions,
+        self._body.children = [pickers, self._status, self._totals, self._conflicts, self._jump, self._fields, extras,
+                               actions,
                                self._history_box]
         self.on_change(self._unit, self._on_pick)
         self.on_change(self._year, self._on_pick)
@@ -164,6 +166,7 @@ class AppraisalApp(App):
             self._round.value = 2 if answered else 1
             fields = sheet.framework.fields
             self._field_codes = fields["code"].astype(str).tolist()
+            self.set_field_options(self._jump, sheet.framework)
             self._fields.selected_index = None
             self._fields.children = [W.VBox(layout=W.Layout(width="100%")) for _ in self._field_codes]
             anchor = sheet.anchor()
@@ -411,6 +414,8 @@ class AppraisalApp(App):
 
     # -- language and refresh -------------------------------------------------------------------
     def translate(self) -> None:
+        if self.sheet is not None:
+            self.set_field_options(self._jump, self.sheet.framework)
         self._unit.description = self.tr("common.unit")
         self._year.description = self.tr("common.year")
         self._round.description = self.tr("appraisal.round")

@@ -571,6 +571,37 @@ class App(W.VBox):
         label = catalogue(self.lang).get(f"columns.{name}")
         return name if label is None else f"{label} ({name})"
 
+    # -- the tree of fields, reachable by keyboard ---------------------------------------
+    def field_picker(self, accordion: W.Accordion) -> W.Dropdown:
+        """A dropdown that opens a field's section of ``accordion`` (section headers take no keyboard focus)."""
+        picker = W.Dropdown(options=[], value=None, style={"description_width": "initial"},
+                            layout=W.Layout(width="420px"))
+        picker.add_class("pi-open-field")
+
+        def on_pick(change: dict) -> None:
+            if change["new"] is not None:
+                accordion.selected_index = change["new"]
+
+        def on_open(change: dict) -> None:
+            with self.syncing():
+                picker.value = change["new"] if change["new"] in [v for _, v in picker.options] else None
+
+        self.on_change(picker, on_pick)
+        accordion.observe(on_open, names="selected_index")
+        return picker
+
+    def set_field_options(self, picker: W.Dropdown, framework: Any) -> None:
+        """The picker's choices: the framework's fields in the app's language."""
+        en = self.lang == "en"
+        options = [(self.tr("common.open_field_choose"), None)] + [
+            (f"{c}. {(ne or nv) if en else nv}"[:80], i)
+            for i, (c, nv, ne) in enumerate(zip(framework.fields["code"], framework.fields["name_vi"],
+                                                 framework.fields["name_en"]))]
+        with self.syncing():
+            picker.options = options
+            picker.value = None
+        picker.description = self.tr("common.open_field")
+
     # -- small builders ---------------------------------------------------------------
     @staticmethod
     def button(css: str, style: str = "", icon: str = "", **kwargs: Any) -> W.Button:

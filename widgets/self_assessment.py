@@ -79,6 +79,7 @@ class SelfAssessmentApp(App):
         self._total = W.HTML()
         self._total.add_class("pi-total")
         self._fields = W.Accordion(children=[], selected_index=None)
+        self._jump = self.field_picker(self._fields)
         self._fields.add_class("pi-fields")
         self._save = self.button("pi-save", "primary", "save")
         self._submit = self.button("pi-submit", "warning", "lock")
@@ -90,7 +91,7 @@ class SelfAssessmentApp(App):
         actions = W.HBox([self._save, self._submit, self._save_status],
                          layout=W.Layout(align_items="center", flex_flow="row wrap"))
         actions.add_class("pi-actions")
-        self._body.children = [pickers, self._status, self._total, self._conflicts, self._fields, actions]
+        self._body.children = [pickers, self._status, self._total, self._conflicts, self._jump, self._fields, actions]
 
         self._unit.options = [(f"{c} — {n}", c) for c, n in zip(self._units["code"], self._units["name"])]
         self.on_change(self._unit, self._on_unit)
@@ -288,6 +289,7 @@ class SelfAssessmentApp(App):
             self._fields.children = [make(W.VBox, f"pi-field-{css_code(code)}", layout=W.Layout(width="100%"))
                                      for code in fields["code"]]
         self._field_codes = fields["code"].astype(str).tolist()
+        self.set_field_options(self._jump, sheet.framework)
 
     def _build_field(self, index: int) -> None:
         if index in self._built_fields or self.sheet is None:
@@ -480,6 +482,8 @@ class SelfAssessmentApp(App):
 
     # -- language and refresh -----------------------------------------------------------------
     def translate(self) -> None:
+        if self.sheet is not None:
+            self.set_field_options(self._jump, self.sheet.framework)
         self._unit.description = self.tr("common.unit")
         self._year.description = self.tr("common.year")
         self._save.description = self.tr("self.save")
