@@ -23,7 +23,6 @@ import ipywidgets as W
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from parindex_lib import planning, reporting  # noqa: E402
