@@ -103,7 +103,7 @@ class AppraisalApp(App):
         actions = W.HBox([self._save, self._accept, self._approve, self._save_status],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
         self._body.children = [pickers, self._status, self._totals, self._conflicts, self._jump, self._fields, extras,
-                               actions,
+                               self._message_near, actions,
                                self._history_box]
         self.on_change(self._unit, self._on_pick)
         self.on_change(self._year, self._on_pick)

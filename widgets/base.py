@@ -295,6 +295,7 @@ CSS = """
 .pi-app-list li { margin: 6px 0; }
 .pi-app-list a { font-size: 16px; color: #0b4f8a; }
 .pi-readonly { color: #3d3d3d; font-style: italic; }
+.pi-actions { border-top: 1px solid #c4c4c4; padding: 4px 0; }
 </style>
 """
 
@@ -339,6 +340,9 @@ class App(W.VBox):
         self._lang.add_class("pi-lang")
         self._message = W.HTML()
         self._message.add_class("pi-message")
+        # The same message again beside the action buttons, for forms longer than the screen.
+        self._message_near = W.HTML()
+        self._message_near.add_class("pi-message-near")
         self._body = W.VBox()
         self._body.add_class("pi-body")
         header = W.HBox([self._title, self._lang],
@@ -504,16 +508,21 @@ class App(W.VBox):
         widget.observe(self.guard(handler, refresh=refresh), names=names)
 
     # -- messages ------------------------------------------------------------------
+    def _set_message(self, html_text: str) -> None:
+        self._message.value = html_text
+        # beside the buttons, without the role (one announcement for screen readers is enough)
+        self._message_near.value = html_text.replace(' role="alert"', "").replace(' role="status"', "")
+
     def clear_message(self) -> None:
-        self._message.value = ""
+        self._set_message("")
 
     def show_info(self, text: str) -> None:
         """A confirmation (escaped)."""
-        self._message.value = f'<div class="pi-msg-info" role="status">{esc(text)}</div>'
+        self._set_message(f'<div class="pi-msg-info" role="status">{esc(text)}</div>')
 
     def show_warning(self, text: str, extra_html: str = "") -> None:
         """A warning (escaped; ``extra_html`` must already be safe)."""
-        self._message.value = f'<div class="pi-msg-warning" role="alert">{esc(text)}{extra_html}</div>'
+        self._set_message(f'<div class="pi-msg-warning" role="alert">{esc(text)}{extra_html}</div>')
 
     def show_error(self, exc: BaseException, row_label: str | None = None) -> None:
         """Show an exception to the person and log it.
@@ -524,17 +533,17 @@ class App(W.VBox):
         """
         if isinstance(exc, ValidationError):
             log.info("validation refused in %s: %s", type(self).__name__, exc.message)
-            self._message.value = ('<div class="pi-msg-error" role="alert">'
-                                   f"<div>{esc(self.tr('common.error_validation', n=len(exc.failures)))}</div>"
-                                   f"<div>{esc(exc.message)}</div>"
-                                   f"{self.failure_table_html(exc.failures, row_label)}</div>")
+            self._set_message('<div class="pi-msg-error" role="alert">'
+                              f"<div>{esc(self.tr('common.error_validation', n=len(exc.failures)))}</div>"
+                              f"<div>{esc(exc.message)}</div>"
+                              f"{self.failure_table_html(exc.failures, row_label)}</div>")
         elif isinstance(exc, ParindexError):
             log.info("refused in %s: %s", type(self).__name__, exc)
-            self._message.value = f'<div class="pi-msg-error" role="alert">{esc(str(exc))}</div>'
+            self._set_message(f'<div class="pi-msg-error" role="alert">{esc(str(exc))}</div>')
         else:
             log.exception("unexpected error in %s", type(self).__name__, exc_info=exc)
-            self._message.value = ('<div class="pi-msg-error" role="alert">'
-                                   f"{esc(self.tr('common.error_unexpected', kind=type(exc).__name__))}</div>")
+            self._set_message('<div class="pi-msg-error" role="alert">'
+                              f"{esc(self.tr('common.error_unexpected', kind=type(exc).__name__))}</div>")
 
     def failure_table_html(self, failures: pd.DataFrame, row_label: str | None = None) -> str:
         """The failure table (file, sheet, row, column, value, expected), escaped.

@@ -91,7 +91,8 @@ class SelfAssessmentApp(App):
         actions = W.HBox([self._save, self._submit, self._save_status],
                          layout=W.Layout(align_items="center", flex_flow="row wrap"))
         actions.add_class("pi-actions")
-        self._body.children = [pickers, self._status, self._total, self._conflicts, self._jump, self._fields, actions]
+        self._body.children = [pickers, self._status, self._total, self._conflicts, self._jump, self._fields,
+                               self._message_near, actions]
 
         self._unit.options = [(f"{c} — {n}", c) for c, n in zip(self._units["code"], self._units["name"])]
         self.on_change(self._unit, self._on_unit)

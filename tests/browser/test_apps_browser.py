@@ -106,7 +106,10 @@ def test_values_over_the_maximum_negative_or_text_are_refused_and_nothing_stored
     text = wait_message(page, "Chưa lưu")
     assert "1.1.3" in text
     assert page.locator(".pi-message .pi-failures").is_visible()
+    near = page.locator(".pi-message-near")
+    assert "1.1.3" in near.inner_text()  # also beside the Save button, at the bottom of a long form
     if typed == "-1":
+        near.scroll_into_view_if_needed()
         screenshot(page, "self_assessment_refused")
     with store.session(tenant=TENANT, user=USER) as s:
         assert "1.1.3" not in scores(s, REFUSE_UNIT).index
