@@ -190,7 +190,9 @@ def run_and_kill(url: str, tenant: str, path: Path, cwd: Path, *, after: str, de
     assert child.wait_for(after), f"the child never reached {after}: {child.proc.stderr.read()}"
     time.sleep(delay)
     child.kill()
-    assert child.proc.returncode == -signal.SIGKILL
+    # killed, or (on a machine faster than at calibration) finished just before the kill
+    assert child.proc.returncode == -signal.SIGKILL or ("done" in child.seen and child.proc.returncode == 0), \
+        (child.proc.returncode, child.seen)
     inside = "write-begin" in child.seen and "write-commit" not in child.seen
     return {"seen": [e for e in sorted(child.seen, key=child.seen.get) if e != "eof"], "inside_transaction": inside,
             "finished": "done" in child.seen}
