@@ -198,3 +198,28 @@ def test_notebooks_are_a_few_lines_without_outputs(name):
     source = "".join(code[0]["source"])
     assert len(source.splitlines()) <= 5 and ".from_environment()" in source and source.startswith("from widgets.")
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_a_preheated_kernel_warms_up_before_the_visitor_and_builds_after(monkeypatch, store, sqlite_url):
+    import os
+
+    from widgets.self_assessment import SelfAssessmentApp
+
+    events = []
+
+    def visitor_arrives():
+        events.append("request")
+        os.environ["QUERY_STRING"] = "lang=en&unit=D01"
+
+    original = SelfAssessmentApp.warm_up.__func__
+    monkeypatch.setattr(SelfAssessmentApp, "warm_up",
+                        classmethod(lambda cls, s: (events.append("warm-up"), original(cls, s))))
+    monkeypatch.setattr(base, "wait_for_request", visitor_arrives)
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("PARINDEX_DB", sqlite_url)
+    monkeypatch.setenv("PARINDEX_TENANT", TENANT)
+    monkeypatch.setenv("PARINDEX_USER", ADMIN)
+    monkeypatch.setenv("QUERY_STRING", "")
+    app = SelfAssessmentApp.from_environment()
+    assert events == ["warm-up", "request"]
+    assert app.ready and app.lang == "en" and app.sheet.unit_code == "D01"
