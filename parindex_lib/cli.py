@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.set_defaults(func=cmd_results)
 
+    p = sub.add_parser("report", help="the evidence pack of a unit and year (html, xlsx or pdf)",
+                       description="Results, points lost against the median and the best of the unit's kind, "
+                                   "priorities, targets and the action plan, in one self-contained file.")
+    p.add_argument("--unit", required=True, help="unit code")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--format", choices=("html", "xlsx", "pdf"), default="html")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
+    p.add_argument("-o", "--output", metavar="FILE", required=True)
+    p.set_defaults(func=cmd_report)
+
     _add_research_commands(sub)
     return parser
 
@@ -296,6 +306,20 @@ def cmd_results(args: argparse.Namespace) -> int:
     with _session(args) as s:
         table = session_results(s, year=args.year, level=args.level, kind=args.kind)
     _emit(table, args, f"results_{args.year}.{args.format}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import reporting
+
+    with _session(args) as s:
+        pack = reporting.collect_evidence(s, args.unit, args.year)
+    writer = {"html": None, "xlsx": reporting.evidence_pack_xlsx, "pdf": reporting.evidence_pack_pdf}[args.format]
+    if writer is None:
+        Path(args.output).write_text(reporting.evidence_pack_html(pack, lang=args.lang), encoding="utf-8")
+    else:
+        writer(pack, path=args.output, lang=args.lang)
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -80,6 +80,7 @@ def serve(*, port: int = 8866, ip: str = "127.0.0.1", db: str | None = None,
     env["PARINDEX_DB"] = Store(db).url
     env["PARINDEX_TENANT"] = tenant
     env["PARINDEX_USER"] = user
+    env["PARINDEX_EXTERNAL_DIR"] = str(Path(env.get("PARINDEX_EXTERNAL_DIR", "var/external")).resolve())
     env.setdefault("MPLBACKEND", "Agg")
     voila = shutil.which("voila", path=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""))
     if voila is None:

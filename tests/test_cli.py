@@ -219,3 +219,17 @@ def test_external_show_and_correlate(tmp_path):
     assert qn.tolist() == [73.02]
     corr = csv(run("correlate", "--year", "2022", "--method", "pearson", "--format", "csv", cwd=tmp_path).stdout)
     assert list(corr.columns[:10]) == ["x", "y", "year", "method", "n", "r", "ci_low", "ci_high", "p", "p_adj"]
+
+
+def test_report_writes_a_self_contained_evidence_pack(demo_db, tmp_path):
+    out = tmp_path / "pack.html"
+    run("report", "--unit", "X001", "--year", "2024", "-o", str(out), db=demo_db)
+    html = out.read_text(encoding="utf-8")
+    assert "X001" in html and "<script" not in html.lower() and 'src="http' not in html
+    results = csv(run("results", "--year", "2024", "--kind", "commune", db=demo_db).stdout)
+    total = results.loc[results["unit_code"] == "X001", "points"].iloc[0]
+    shown = f"{total:.3f}".rstrip("0").rstrip(".").replace(".", ",")  # Vietnamese decimal comma
+    assert f">{shown}<" in html or f">{shown} " in html, shown
+    book = tmp_path / "pack.xlsx"
+    run("report", "--unit", "X001", "--year", "2024", "--format", "xlsx", "--lang", "en", "-o", str(book), db=demo_db)
+    assert len(openpyxl.load_workbook(book).sheetnames) >= 3
