@@ -377,10 +377,3 @@ def test_nul_in_text_on_postgres_is_a_failure_table(pg_url):
         finally:
             assert bc.store_checksum(store.engine) == before
 
-
-def test_nul_in_text_on_sqlite_is_stored_as_is(store):
-    """What happens today on SQLite: the NUL is kept in the explanation."""
-    bc.import_file(store, bc.HERE / "nul_in_text_utf16.csv")
-    assert stored_scores(store).set_index(["unit_code", "node_code"]).loc[("D02", "1.2"), "explanation"] \
-        == "Báo cáo\x00đủ"
-
