@@ -78,7 +78,7 @@ def test_field_level_ranks_per_chosen_field(app, built):
 
 def test_kind_and_region_filter(app):
     app._kind.value = "commune"
-    assert [v for _, v in app._region.options] == [None, "Vùng núi"]
+    assert [v for _, v in app._region.options] == ["", "Vùng núi"]
     app._region.value = "Vùng núi"
     assert [r[1] for r in table_rows(app._table.value)] == ["X001"]
 

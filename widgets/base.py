@@ -588,12 +588,12 @@ class App(W.VBox):
         picker.add_class("pi-open-field")
 
         def on_pick(change: dict) -> None:
-            if change["new"] is not None:
+            if change["new"] is not None and change["new"] >= 0:
                 accordion.selected_index = change["new"]
 
         def on_open(change: dict) -> None:
             with self.syncing():
-                picker.value = change["new"] if change["new"] in [v for _, v in picker.options] else None
+                picker.value = change["new"] if change["new"] in [v for _, v in picker.options] else -1
 
         self.on_change(picker, on_pick)
         accordion.observe(on_open, names="selected_index")
@@ -602,13 +602,15 @@ class App(W.VBox):
     def set_field_options(self, picker: W.Dropdown, framework: Any) -> None:
         """The picker's choices: the framework's fields in the app's language."""
         en = self.lang == "en"
-        options = [(self.tr("common.open_field_choose"), None)] + [
+        # -1 rather than None: ipywidgets shows a None value as an empty choice
+        options = [(self.tr("common.open_field_choose"), -1)] + [
             (f"{c}. {(ne or nv) if en else nv}"[:80], i)
             for i, (c, nv, ne) in enumerate(zip(framework.fields["code"], framework.fields["name_vi"],
                                                  framework.fields["name_en"]))]
         with self.syncing():
+            current = picker.value if picker.value in [v for _, v in options] else -1
             picker.options = options
-            picker.value = None
+            picker.value = current
         picker.description = self.tr("common.open_field")
 
     # -- small builders ---------------------------------------------------------------

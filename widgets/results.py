@@ -209,8 +209,9 @@ class ResultsApp(App):
     def _set_region_options(self) -> None:
         current = self._region.value
         regions = self.model.regions(self._kind.value)
-        self._region.options = [(self.tr("common.all"), None)] + [(r, r) for r in regions]
-        self._region.value = current if current in regions else None
+        # "" rather than None: ipywidgets shows a None value as an empty choice
+        self._region.options = [(self.tr("common.all"), "")] + [(r, r) for r in regions]
+        self._region.value = current if current in regions else ""
 
     def _set_node_options(self, fw: Framework | None) -> None:
         level = self._level.value
@@ -257,7 +258,7 @@ class ResultsApp(App):
         fw = self.model.framework_of(res)
         with self.syncing():
             self._set_node_options(fw)
-        view = self.model.view(year, kind, self._level.value, self._node.value, self._region.value)
+        view = self.model.view(year, kind, self._level.value, self._node.value, self._region.value or None)
         self._view = view
         self._render_table(view, kind)
         with self.syncing():
@@ -276,7 +277,7 @@ class ResultsApp(App):
 
     def _set_unit_options(self, view: pd.DataFrame) -> None:
         options = [(f"{c} — {n}", str(c)) for c, n in zip(view["unit_code"].astype(str), view["unit_name"])]
-        for dd, extra in ((self._profile_unit, []), (self._deduction_scope, [(self.tr("results.deductions_all"), None)])):
+        for dd, extra in ((self._profile_unit, []), (self._deduction_scope, [(self.tr("results.deductions_all"), "")])):
             current = dd.value
             dd.options = extra + options
             values = [v for _, v in dd.options]
@@ -428,7 +429,7 @@ class ResultsApp(App):
         if fw is None or res.empty:
             self._deductions.value = ""
             return
-        unit = self._deduction_scope.value
+        unit = self._deduction_scope.value or None
         shown_res = self._units_shown(res)
         table = deductions(shown_res, fw, unit_code=unit, year=int(self._year.value), level="leaf")
         en = self.lang == "en"

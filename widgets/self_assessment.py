@@ -164,7 +164,8 @@ class SelfAssessmentApp(App):
     def _on_input(self, code: str, name: str, change: dict) -> None:
         if self.sheet is None:
             return
-        self.sheet.set(code, name, change["new"])
+        value = change["new"]
+        self.sheet.set(code, name, None if value == "" and name == "self_score" else value)
         self._confirm_submit = False
 
     def _on_upload(self, code: str, change: dict) -> None:
@@ -350,7 +351,7 @@ class SelfAssessmentApp(App):
         lock = policy.lock_reason(sheet.assessment) is not None
         value = sheet.value(code, "self_score")
         if node["rubric"]:
-            options = [(self.tr("self.rubric_choose"), None)]
+            options: list[tuple[str, Any]] = [(self.tr("self.rubric_choose"), "")]  # "": none chosen (None shows empty)
             for points, label_vi, label_en in node["rubric"]:
                 text = (label_en or label_vi) if en else label_vi
                 options.append((f"{text} ({self.num(points)})", float(points)))
@@ -358,7 +359,7 @@ class SelfAssessmentApp(App):
                 x = float(value)
             except (TypeError, ValueError):
                 x = math.nan
-            chosen = next((v for _, v in options if v is not None and not math.isnan(x) and abs(v - x) < 1e-9), None)
+            chosen = next((v for _, v in options if v != "" and not math.isnan(x) and abs(v - x) < 1e-9), "")
             state["score"] = {"description": self.tr("self.score"), "options": options, "value": chosen,
                               "disabled": lock}
         else:
