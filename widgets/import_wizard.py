@@ -92,7 +92,7 @@ class ImportWizardApp(App):
             self._step2, W.HBox([self._upload, self._file], layout=W.Layout(align_items="center")),
             self._step3, W.HBox([self._check, self._progress], layout=W.Layout(align_items="center")),
             self._preview,
-            self._step4, self._confirm,
+            self._step4, W.HBox([self._confirm]),
         ]
         self._fill_years()
         wanted = self.env.param("year")
