@@ -109,15 +109,30 @@ class SpawnHooks:
         The schema owner's store URL (PostgreSQL) or the SQLite path: used
         by the hub only, to synchronise memberships and issue tokens.
     app_db
-        The URL the user servers get (the application role's).
+        The URL the user servers get (the application role's); None when
+        the servers get ``PARINDEX_DB`` otherwise (Kubernetes: from a Secret).
     token_ttl_seconds
         Lifetime of a server's database token (revoked when it stops).
+    notebook_dir
+        Where the Voilà apps are on the user servers' file system.
+    lab_dir
+        A lab user's folder on their server (None: their home folder, where
+        the hub copies the apps into ``apps/``; Kubernetes: the pod's home,
+        filled by the pod itself).
+    python_path
+        Folders the user servers need on ``PYTHONPATH`` (default: the
+        repository and this folder; Kubernetes: none, the image installs both).
     """
 
-    def __init__(self, admin_db: str, app_db: str, *, token_ttl_seconds: int = 7 * 24 * 3600):
+    def __init__(self, admin_db: str, app_db: str | None, *, token_ttl_seconds: int = 7 * 24 * 3600,
+                 notebook_dir: str | os.PathLike[str] = NOTEBOOK_DIR, lab_dir: str | None = None,
+                 python_path: list[str] | None = None):
         self.admin_db = admin_db
         self.app_db = app_db
         self.token_ttl_seconds = int(token_ttl_seconds)
+        self.notebook_dir = str(notebook_dir)
+        self.lab_dir = lab_dir
+        self.python_path = [str(REPO), str(HERE)] if python_path is None else list(python_path)
         self._store = None
 
     @property
@@ -156,25 +171,29 @@ class SpawnHooks:
         kind = server_kind(memberships)
         tenant = sorted(memberships)[0]
         env = {
-            "PARINDEX_DB": self.app_db,
             "PARINDEX_TENANT": tenant,
             "PARINDEX_USER": user.name,
             "PARINDEX_SERVER_KIND": kind,
             "MPLBACKEND": "Agg",
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)]),
         }
+        if self.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(self.python_path)
+        if self.app_db:
+            env["PARINDEX_DB"] = self.app_db
         if token:
             env["PARINDEX_DB_TOKEN"] = token
         spawner.environment = {**spawner.environment, **env}
         spawner.args = server_args(kind)
         if kind == "voila":
-            spawner.notebook_dir = str(NOTEBOOK_DIR)
+            spawner.notebook_dir = self.notebook_dir
             spawner.default_url = STAFF_DEFAULT_URL
-        else:
+        elif self.lab_dir is None:
             home = Path(getattr(spawner, "home_dir", "") or Path.home())
-            apps = home / "apps"
-            await asyncio.to_thread(_copy_apps, apps)
+            await asyncio.to_thread(_copy_apps, home / "apps")
             spawner.notebook_dir = str(home)
+            spawner.default_url = LAB_DEFAULT_URL
+        else:
+            spawner.notebook_dir = self.lab_dir
             spawner.default_url = LAB_DEFAULT_URL
         spawner.log.info("parindex: %s starts a %s server in tenant %s (%s)", user.name, kind, tenant,
                          ", ".join(f"{t}:{m.role}" for t, m in sorted(memberships.items())))
