@@ -286,6 +286,21 @@ def _resolve_url(url: str | os.PathLike[str] | None) -> str:
     return url
 
 
+class _RowView:
+    """A row built from part of a query's columns: attributes and ``_mapping``, as a SQLAlchemy Row."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def _frame(rows: Iterable[Any], columns: list[str], text: Iterable[str] = ()) -> pd.DataFrame:
     """A DataFrame of query rows; ``text`` columns get the string dtype even when empty."""
     df = pd.DataFrame(list(rows), columns=columns)
@@ -347,6 +362,7 @@ class Store:
         self.max_evidence_bytes = int(max_evidence_bytes)
         self._retries = int(retries)
         self._frameworks: dict[str, Framework] = {}
+        self._leaves: dict[str, dict[str, dict[str, Any]]] = {}
         self.engine: Engine = self._make_engine(busy_timeout_ms, echo)
         self.dialect: str = self.engine.dialect.name
         if upgrade:
@@ -355,7 +371,9 @@ class Store:
     def _make_engine(self, busy_timeout_ms: int, echo: bool) -> Engine:
         url = make_url(self.url)
         if url.get_backend_name() != "sqlite":
-            return create_engine(url, echo=echo, pool_pre_ping=True)
+            # No ping per checkout (a round trip per transaction): a connection the server dropped
+            # fails once, is discarded, and _run tries again on a fresh one.
+            return create_engine(url, echo=echo, pool_recycle=3600)
         engine = create_engine(url, echo=echo)
 
         @event.listens_for(engine, "connect")
@@ -415,6 +433,8 @@ class Store:
                                                         "all": "off" if tenant is not None else "on"})
                         return fn(conn)
             except OperationalError as exc:
+                if exc.connection_invalidated and attempt == 0:
+                    continue  # the server dropped a pooled connection: once more on a fresh one
                 if not _is_locked(exc) or attempt == self._retries:
                     raise
                 time.sleep(delay * (1 + random.random()))
@@ -629,15 +649,21 @@ class Store:
         t, ms = m.tenants, m.memberships
         row = conn.execute(select(t.c.code, ms.c.role, ms.c.unit_codes).select_from(t).outerjoin(
             ms, and_(ms.c.tenant_id == t.c.code, ms.c.user_name == user)).where(t.c.code == tenant)).first()
-        if row is None:
+        return self._membership(row is not None, None if row is None else row.role,
+                                None if row is None else row.unit_codes, tenant, user)
+
+    def _membership(self, tenant_found: bool, role: str | None, unit_codes: str | None, tenant: str,
+                    user: str) -> dict[str, Any]:
+        """The member's role and units, or the refusal (no such tenant, not a member)."""
+        if not tenant_found:
             hint = ("" if self.dialect != "postgresql" else
                     " (on PostgreSQL the application role sees only the tenants its access token opens: "
                     "set PARINDEX_DB_TOKEN, issued by Store.issue_access_token or the JupyterHub spawner)")
             raise AccessDenied(f"there is no tenant {tenant!r} in this store{hint}")
-        if row.role is None:
+        if role is None:
             raise AccessDenied(f"user {user!r} is not a member of tenant {tenant!r}; "
                                "ask one of the tenant's admins to add you")
-        return {"role": row.role, "unit_codes": json.loads(row.unit_codes) if row.unit_codes else None}
+        return {"role": role, "unit_codes": json.loads(unit_codes) if unit_codes else None}
 
     # -- frameworks ----------------------------------------------------------
     def _framework(self, yaml_text: str, checksum: str, framework_id: str) -> Framework:
@@ -646,6 +672,13 @@ class Store:
             fw = read_framework_yaml(yaml_text, f"store:{framework_id}")
             self._frameworks[checksum] = fw
         return fw
+
+    def _leaf_records(self, checksum: str, fw: Framework) -> dict[str, dict[str, Any]]:
+        """A framework's leaves as ``code -> row`` (computed once per framework)."""
+        leaves = self._leaves.get(checksum)
+        if leaves is None:
+            leaves = self._leaves[checksum] = {r["code"]: r for r in fw.leaves.to_dict("records")}
+        return leaves
 
     def add_shared_framework(self, fw: Framework, *, user: str = "maintenance") -> dict[str, Any]:
         """Load a framework every tenant can read and none can change.
@@ -1212,12 +1245,18 @@ class TenantSession:
         """For an editor, the units they may score; None for other roles."""
         return self._member.get("unit_codes")
 
-    def _run(self, fn: Callable[[Connection], _T], *, write: bool, snapshot: bool = False) -> _T:
+    def _run(self, fn: Callable[[Connection], _T], *, write: bool, snapshot: bool = False,
+             member_check: bool = True) -> _T:
+        """Run ``fn`` in one transaction of this tenant, after checking the membership again.
+
+        ``member_check=False``: ``fn`` checks the membership itself, in its first query (save_score).
+        """
         if self._closed:
             raise ParindexError(f"the session of {self.user!r} in tenant {self.tenant!r} is closed")
 
         def body(conn: Connection) -> _T:
-            self._member = self.store._require_member(conn, self.tenant, self.user)
+            if member_check:
+                self._member = self.store._require_member(conn, self.tenant, self.user)
             return fn(conn)
 
         return self.store._run(body, write=write, tenant=self.tenant, snapshot=snapshot)
@@ -1249,16 +1288,58 @@ class TenantSession:
             y = _year(year)
         except ValueError:
             raise NotFound(f"no assessment for unit {unit_code!r}, year {year!r} in tenant {self.tenant!r}") from None
+        # The framework's text is read only the first time this Store meets it (by checksum): a save
+        # then costs no framework transfer or parse.
         row = conn.execute(
-            select(a, f.c.framework_id, f.c.yaml, f.c.checksum)
+            select(a, f.c.framework_id, f.c.checksum)
             .join(f, f.c.id == a.c.framework_ref)
             .where(a.c.tenant_id == self.tenant, a.c.unit_code == str(unit_code).strip(), a.c.year == y)).first()
         if row is None:
             raise NotFound(f"no assessment for unit {unit_code!r}, year {y} in tenant {self.tenant!r}")
+        if row.checksum not in self.store._frameworks:
+            text_ = conn.execute(select(f.c.yaml).where(f.c.id == row.framework_ref)).scalar_one()
+            self.store._framework(text_, row.checksum, row.framework_id)
         return row
 
+    def _score_context(self, conn: Connection, unit_code: str, year: Any, node_code: str) -> tuple[Any, Any]:
+        """Membership, assessment and the stored score of one leaf, in one query (the save path).
+
+        Refuses as :meth:`Store._require_member` and :meth:`_assessment_row` do; returns the
+        assessment (with ``framework_id`` and ``checksum``) and the score row or None.
+        """
+        t, ms, a, f, s = m.tenants, m.memberships, m.assessments, m.frameworks, m.scores
+        try:
+            y = _year(year)
+        except ValueError:
+            y = None
+        a_cols = [c.label(f"a_{c.name}") for c in a.c] + [f.c.framework_id.label("a_framework_id"),
+                                                           f.c.checksum.label("a_checksum")]
+        s_cols = [c.label(f"s_{c.name}") for c in s.c]
+        unit = str(unit_code).strip()
+        joined = (t.outerjoin(ms, and_(ms.c.tenant_id == t.c.code, ms.c.user_name == self.user))
+                  .outerjoin(a.join(f, f.c.id == a.c.framework_ref),
+                             and_(a.c.tenant_id == t.c.code, a.c.unit_code == unit, a.c.year == (y or -1)))
+                  .outerjoin(s, and_(s.c.tenant_id == t.c.code, s.c.assessment_id == a.c.id,
+                                     s.c.node_code == node_code)))
+        row = conn.execute(select(t.c.code, ms.c.role, ms.c.unit_codes, *a_cols, *s_cols).select_from(joined)
+                           .where(t.c.code == self.tenant)).first()
+        self._member = self.store._membership(row is not None, None if row is None else row.role,
+                                              None if row is None else row.unit_codes, self.tenant, self.user)
+        if y is None:
+            raise NotFound(f"no assessment for unit {unit_code!r}, year {year!r} in tenant {self.tenant!r}")
+        if row.a_id is None:
+            raise NotFound(f"no assessment for unit {unit_code!r}, year {y} in tenant {self.tenant!r}")
+        values = row._mapping
+        assessment = _RowView({k[2:]: values[k] for k in values.keys() if k.startswith("a_")})
+        score = None if row.s_id is None else _RowView({k[2:]: values[k] for k in values.keys() if k.startswith("s_")})
+        if assessment.checksum not in self.store._frameworks:
+            text_ = conn.execute(select(f.c.yaml).where(f.c.id == assessment.framework_ref)).scalar_one()
+            self.store._framework(text_, assessment.checksum, assessment.framework_id)
+        return assessment, score
+
     def _fw(self, row: Any) -> Framework:
-        return self.store._framework(row.yaml, row.checksum, row.framework_id)
+        cached = self.store._frameworks.get(row.checksum)
+        return cached if cached is not None else self.store._framework(row.yaml, row.checksum, row.framework_id)
 
     @staticmethod
     def _require_open(a: Any) -> None:
@@ -1905,11 +1986,10 @@ class TenantSession:
         node_code = str(node_code).strip()
 
         def body(conn: Connection) -> int:
-            a = self._assessment_row(conn, unit_code, year)
+            a, cur = self._score_context(conn, unit_code, year, node_code)
             self._require_open(a)
             fw = self._fw(a)
-            leaves = fw.leaves.set_index("code", drop=False)
-            node = leaves.loc[node_code].to_dict() if node_code in leaves.index else None
+            node = self.store._leaf_records(a.checksum, fw).get(node_code)
             where = {"row": None}
             clean, fails = _check_values(fw, node, node_code, values, where)
             if fails:
@@ -1918,7 +1998,6 @@ class TenantSession:
             rk = f"{a.unit_code}/{a.year}/{node_code}"
             s = m.scores
             key = [s.c.tenant_id == self.tenant, s.c.assessment_id == a.id, s.c.node_code == node_code]
-            cur = conn.execute(select(s).where(*key)).first()
             now = _now()
 
             def conflict(latest: Any) -> ConflictError:
@@ -1957,7 +2036,7 @@ class TenantSession:
             self._audit(conn, diff, reason, now)
             return expected_version + 1
 
-        return self._run(body, write=True)
+        return self._run(body, write=True, member_check=False)
 
     def write_scores(self, df: pd.DataFrame, *, source: str, framework_id: str | None = None,
                      blank: str = "keep", reason: str | None = None) -> dict[str, int]:

@@ -37,10 +37,16 @@ def dep(pg_server, request):
 
 @pytest.fixture(scope="module")
 def small_framework_module():
-    from conftest import SMALL_FRAMEWORK_YAML
+    """The suite's small framework (tests/conftest.py), for module-scoped fixtures."""
+    import importlib.util
+    from pathlib import Path
+
     from parindex_lib.framework import read_framework_yaml
 
-    return read_framework_yaml(SMALL_FRAMEWORK_YAML, "small_test.yaml")
+    spec = importlib.util.spec_from_file_location("parindex_root_conftest", Path(__file__).parent / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return read_framework_yaml(module.SMALL_FRAMEWORK_YAML, "small_test.yaml")
 
 
 class Raw:

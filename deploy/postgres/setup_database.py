@@ -92,6 +92,9 @@ def migrate_and_grant(owner_url: str, app: str) -> list[str]:
     """
     with psycopg.connect(_conninfo(owner_url), autocommit=True) as conn:
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        # no temporary tables either: nothing of the application's can shadow a table of the schema
+        db = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db)))
     store = Store(owner_url)  # runs the migrations (revision 0002 sets up row-level security)
     try:
         return store.grant_application_role(app)

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from conftest import MARK, RUN_IN_KERNEL_JS, UNITS, USERS, open_app
+from hub_support import MARK, RUN_IN_KERNEL_JS, UNITS, USERS, open_app
 
 pytestmark = pytest.mark.hub
 

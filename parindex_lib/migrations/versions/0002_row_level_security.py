@@ -67,87 +67,106 @@ _MAINT = ("(current_setting('app.all_tenants', true) = 'on' "
           "OR {col} = current_setting('app.tenant_id', true))")
 
 
-def _functions(path: str) -> list[str]:
-    """Functions: token claims (security definer), maintainer test, write guards."""
+def _functions(path: str, q: str) -> list[str]:
+    """Functions: token claims (security definer), maintainer test, write guards.
+
+    Only the security-definer function pins ``search_path`` (``path``); the others name every table and
+    function with its schema (``q``), so they stay cheap to call and a temporary table or function of
+    the caller can never stand in for one of ours.
+    """
     return [
-        # The claims of the transaction's access token: one row per tenant it opens.
-        f"""CREATE FUNCTION parindex_token_claims()
+        # The claims of the transaction's access token: one row per tenant it opens. PL/pgSQL rather
+        # than SQL: its plans are cached per session, where a SQL function that is not inlined is
+        # planned at every call (these run several times per statement, in policies and triggers).
+        f"""CREATE FUNCTION {q}.parindex_token_claims()
         RETURNS TABLE (user_name text, tenant_id text, role text, unit_codes jsonb)
-        LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT t.user_name::text, t.tenant_id::text, t.role::text, t.unit_codes::jsonb
-            FROM access_tokens t
-            WHERE coalesce(current_setting('app.token', true), '') <> ''
-              AND t.token_sha256 = encode(sha256(convert_to(current_setting('app.token', true), 'UTF8')), 'hex')
-              AND t.expires_at > now()
-        $$""",
+        LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+        DECLARE
+            tok text := pg_catalog.current_setting('app.token', true);
+        BEGIN
+            IF tok IS NULL OR tok = '' THEN
+                RETURN;
+            END IF;
+            RETURN QUERY
+                SELECT t.user_name::text, t.tenant_id::text, t.role::text, t.unit_codes::jsonb
+                FROM {q}.access_tokens t
+                WHERE t.token_sha256 = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(tok, 'UTF8')), 'hex')
+                  AND t.expires_at > pg_catalog.now();
+        END $$""",
         # The claim for the transaction's tenant (no row: the token does not open it).
-        f"""CREATE FUNCTION parindex_claim()
+        f"""CREATE FUNCTION {q}.parindex_claim()
         RETURNS TABLE (user_name text, tenant_id text, role text, unit_codes jsonb)
-        LANGUAGE sql STABLE {path} AS $$
-            SELECT c.user_name, c.tenant_id, c.role, c.unit_codes FROM parindex_token_claims() c
-            WHERE c.tenant_id = current_setting('app.tenant_id', true)
-        $$""",
-        f"""CREATE FUNCTION parindex_tenant() RETURNS text LANGUAGE sql STABLE {path} AS $$
-            SELECT c.tenant_id FROM parindex_claim() c
-        $$""",
-        f"""CREATE FUNCTION parindex_token_user() RETURNS text LANGUAGE sql STABLE {path} AS $$
-            SELECT c.user_name FROM parindex_claim() c
-        $$""",
-        f"""CREATE FUNCTION parindex_token_tenants() RETURNS text[] LANGUAGE sql STABLE {path} AS $$
-            SELECT coalesce(array_agg(c.tenant_id), ARRAY[]::text[]) FROM parindex_token_claims() c
-        $$""",
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN QUERY SELECT c.user_name, c.tenant_id, c.role, c.unit_codes FROM {q}.parindex_token_claims() c
+                WHERE c.tenant_id = pg_catalog.current_setting('app.tenant_id', true);
+        END $$""",
+        f"""CREATE FUNCTION {q}.parindex_tenant() RETURNS text LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN (SELECT c.tenant_id FROM {q}.parindex_claim() c LIMIT 1);
+        END $$""",
+        f"""CREATE FUNCTION {q}.parindex_token_user() RETURNS text LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN (SELECT c.user_name FROM {q}.parindex_claim() c LIMIT 1);
+        END $$""",
+        f"""CREATE FUNCTION {q}.parindex_token_tenants() RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN (SELECT coalesce(array_agg(c.tenant_id), ARRAY[]::text[]) FROM {q}.parindex_token_claims() c);
+        END $$""",
         # Maintenance: the current role is (a member of) the table's owner, or a superuser.
-        f"""CREATE FUNCTION parindex_is_maintainer(rel oid) RETURNS boolean LANGUAGE sql STABLE {path} AS $$
-            SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel
-        $$""",
-        f"""CREATE FUNCTION parindex_refuse(msg text) RETURNS void LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_is_maintainer(rel oid) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN (SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
+                    FROM pg_catalog.pg_class c WHERE c.oid = rel);
+        END $$""",
+        f"""CREATE FUNCTION {q}.parindex_refuse(msg text) RETURNS void LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION 'parindex: %', msg USING ERRCODE = 'insufficient_privilege';
         END $$""",
         # memberships, units, frameworks: admins only.
-        f"""CREATE FUNCTION parindex_guard_admin_only() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_guard_admin_only() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE c record;
         BEGIN
-            IF parindex_is_maintainer(TG_RELID) THEN
+            IF {q}.parindex_is_maintainer(TG_RELID) THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
-            SELECT * INTO c FROM parindex_claim();
+            SELECT * INTO c FROM {q}.parindex_claim();
             IF c.role IS NULL OR c.role <> 'admin' THEN
-                PERFORM parindex_refuse(format('only an admin of tenant %s changes %s (%s is %s)',
+                PERFORM {q}.parindex_refuse(format('only an admin of tenant %s changes %s (%s is %s)',
                     coalesce(nullif(current_setting('app.tenant_id', true), ''), '(none set)'), TG_TABLE_NAME,
                     coalesce(c.user_name, 'no token user'), coalesce(c.role, 'no member')));
             END IF;
             RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
         END $$""",
-        f"""CREATE FUNCTION parindex_guard_assessments() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_guard_assessments() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             c record;
             keep text[] := ARRAY['status', 'version', 'updated_at', 'updated_by'];
         BEGIN
-            IF parindex_is_maintainer(TG_RELID) THEN
+            IF {q}.parindex_is_maintainer(TG_RELID) THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
-            SELECT * INTO c FROM parindex_claim();
+            SELECT * INTO c FROM {q}.parindex_claim();
             IF c.role IS NULL THEN
-                PERFORM parindex_refuse(format('no valid access token opens tenant %s',
+                PERFORM {q}.parindex_refuse(format('no valid access token opens tenant %s',
                     coalesce(nullif(current_setting('app.tenant_id', true), ''), '(none set)')));
             END IF;
             IF TG_OP <> 'UPDATE' THEN
                 IF c.role <> 'admin' THEN
-                    PERFORM parindex_refuse(format('only an admin opens or removes assessments (%s is %s)',
+                    PERFORM {q}.parindex_refuse(format('only an admin opens or removes assessments (%s is %s)',
                                                    c.user_name, c.role));
                 END IF;
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
             IF NEW.updated_by IS DISTINCT FROM c.user_name THEN
-                PERFORM parindex_refuse(format('an assessment is changed under the token''s user %s, not %s',
+                PERFORM {q}.parindex_refuse(format('an assessment is changed under the token''s user %s, not %s',
                                                c.user_name, NEW.updated_by));
             END IF;
             IF c.role = 'admin' THEN
                 RETURN NEW;
             END IF;
             IF (to_jsonb(NEW) - keep) IS DISTINCT FROM (to_jsonb(OLD) - keep) THEN
-                PERFORM parindex_refuse(format('only an admin changes an assessment other than its status (%s is %s)',
+                PERFORM {q}.parindex_refuse(format('only an admin changes an assessment other than its status (%s is %s)',
                                                c.user_name, c.role));
             END IF;
             IF c.role = 'editor' AND OLD.status = 'draft' AND NEW.status = 'submitted'
@@ -158,11 +177,11 @@ def _functions(path: str) -> list[str]:
             IF c.role = 'appraiser' AND OLD.status = 'submitted' AND NEW.status = 'appraised' THEN
                 RETURN NEW;
             END IF;
-            PERFORM parindex_refuse(format('%s (%s) may not move the assessment of unit %s, %s from %s to %s',
+            PERFORM {q}.parindex_refuse(format('%s (%s) may not move the assessment of unit %s, %s from %s to %s',
                                            c.user_name, c.role, OLD.unit_code, OLD.year, OLD.status, NEW.status));
             RETURN NULL;
         END $$""",
-        f"""CREATE FUNCTION parindex_guard_scores() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_guard_scores() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             c record;
             a record;
@@ -176,22 +195,22 @@ def _functions(path: str) -> list[str]:
                                    'survey_points'];
             open_self boolean;
         BEGIN
-            IF parindex_is_maintainer(TG_RELID) THEN
+            IF {q}.parindex_is_maintainer(TG_RELID) THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
-            SELECT * INTO c FROM parindex_claim();
+            SELECT * INTO c FROM {q}.parindex_claim();
             IF c.role IS NULL THEN
-                PERFORM parindex_refuse(format('no valid access token opens tenant %s',
+                PERFORM {q}.parindex_refuse(format('no valid access token opens tenant %s',
                     coalesce(nullif(current_setting('app.tenant_id', true), ''), '(none set)')));
             END IF;
             IF TG_OP = 'DELETE' THEN
                 IF c.role <> 'admin' THEN
-                    PERFORM parindex_refuse(format('only an admin removes scores (%s is %s)', c.user_name, c.role));
+                    PERFORM {q}.parindex_refuse(format('only an admin removes scores (%s is %s)', c.user_name, c.role));
                 END IF;
                 RETURN OLD;
             END IF;
             IF NEW.updated_by IS DISTINCT FROM c.user_name THEN
-                PERFORM parindex_refuse(format('a score is saved under the token''s user %s, not %s',
+                PERFORM {q}.parindex_refuse(format('a score is saved under the token''s user %s, not %s',
                                                c.user_name, NEW.updated_by));
             END IF;
             IF c.role = 'admin' THEN
@@ -199,9 +218,9 @@ def _functions(path: str) -> list[str]:
             END IF;
             IF TG_OP = 'UPDATE' AND (NEW.tenant_id, NEW.assessment_id, NEW.node_code)
                                     IS DISTINCT FROM (OLD.tenant_id, OLD.assessment_id, OLD.node_code) THEN
-                PERFORM parindex_refuse('a score does not move to another sheet or node');
+                PERFORM {q}.parindex_refuse('a score does not move to another sheet or node');
             END IF;
-            SELECT x.unit_code, x.year, x.status, x.deadline INTO a FROM assessments x
+            SELECT x.unit_code, x.year, x.status, x.deadline INTO a FROM {q}.assessments x
             WHERE x.tenant_id = NEW.tenant_id AND x.id = NEW.assessment_id;
             open_self := a.status = 'draft' AND (a.deadline IS NULL OR now() <= a.deadline)
                          AND coalesce(c.unit_codes ? a.unit_code, false);
@@ -219,30 +238,30 @@ def _functions(path: str) -> list[str]:
                 END IF;
             END LOOP;
             IF cardinality(bad) > 0 THEN
-                PERFORM parindex_refuse(format('%s (%s) may not change %s of unit %s, %s (status %s)', c.user_name,
+                PERFORM {q}.parindex_refuse(format('%s (%s) may not change %s of unit %s, %s (status %s)', c.user_name,
                                                c.role, array_to_string(bad, ', '), a.unit_code, a.year, a.status));
             END IF;
             RETURN NEW;
         END $$""",
-        f"""CREATE FUNCTION parindex_guard_evidence() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_guard_evidence() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             c record;
             a record;
             r record;
         BEGIN
-            IF parindex_is_maintainer(TG_RELID) THEN
+            IF {q}.parindex_is_maintainer(TG_RELID) THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
-            SELECT * INTO c FROM parindex_claim();
+            SELECT * INTO c FROM {q}.parindex_claim();
             IF c.role IS NULL THEN
-                PERFORM parindex_refuse(format('no valid access token opens tenant %s',
+                PERFORM {q}.parindex_refuse(format('no valid access token opens tenant %s',
                     coalesce(nullif(current_setting('app.tenant_id', true), ''), '(none set)')));
             END IF;
             IF TG_OP = 'UPDATE' AND c.role <> 'admin' THEN
-                PERFORM parindex_refuse(format('only an admin changes stored evidence (%s is %s)', c.user_name, c.role));
+                PERFORM {q}.parindex_refuse(format('only an admin changes stored evidence (%s is %s)', c.user_name, c.role));
             END IF;
             IF TG_OP = 'INSERT' AND NEW.uploaded_by IS DISTINCT FROM c.user_name THEN
-                PERFORM parindex_refuse(format('evidence is added under the token''s user %s, not %s',
+                PERFORM {q}.parindex_refuse(format('evidence is added under the token''s user %s, not %s',
                                                c.user_name, NEW.uploaded_by));
             END IF;
             IF c.role = 'admin' THEN
@@ -253,26 +272,26 @@ def _functions(path: str) -> list[str]:
             ELSE
                 r := NEW;
             END IF;
-            SELECT x.unit_code, x.year, x.status, x.deadline INTO a FROM assessments x
+            SELECT x.unit_code, x.year, x.status, x.deadline INTO a FROM {q}.assessments x
             WHERE x.tenant_id = r.tenant_id AND x.id = r.assessment_id;
             IF c.role = 'editor' AND a.status = 'draft' AND (a.deadline IS NULL OR now() <= a.deadline)
                AND coalesce(c.unit_codes ? a.unit_code, false) THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
-            PERFORM parindex_refuse(format('%s (%s) may not change the evidence of unit %s, %s (status %s)',
+            PERFORM {q}.parindex_refuse(format('%s (%s) may not change the evidence of unit %s, %s (status %s)',
                                            c.user_name, c.role, a.unit_code, a.year, a.status));
             RETURN NULL;
         END $$""",
         # The audit log: rows of the application role carry the current time; nobody changes a row.
-        f"""CREATE FUNCTION parindex_guard_audit_insert() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_guard_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF NOT parindex_is_maintainer(TG_RELID)
+            IF NOT {q}.parindex_is_maintainer(TG_RELID)
                AND (NEW.at IS NULL OR abs(extract(epoch FROM (NEW.at - now()))) > 300) THEN
-                PERFORM parindex_refuse(format('an audit row carries the current time, not %s', NEW.at));
+                PERFORM {q}.parindex_refuse(format('an audit row carries the current time, not %s', NEW.at));
             END IF;
             RETURN NEW;
         END $$""",
-        f"""CREATE FUNCTION parindex_audit_append_only() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        f"""CREATE FUNCTION {q}.parindex_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION 'parindex: audit_log is append-only: its rows are never changed or removed (%)', TG_OP
                 USING ERRCODE = 'insufficient_privilege';
@@ -301,7 +320,7 @@ def _policies() -> list[str]:
         "CREATE POLICY audit_log_maintenance ON audit_log TO CURRENT_USER USING "
         f"(tenant_id IS NULL OR {_MAINT.format(col='tenant_id')})",
         # tenants: a token sees the tenants it opens
-        "CREATE POLICY tenants_member ON tenants FOR SELECT USING (code IN (SELECT c.tenant_id FROM parindex_token_claims() c))",
+        "CREATE POLICY tenants_member ON tenants FOR SELECT USING (code = ANY ((SELECT parindex_token_tenants())::varchar[]))",
         f"CREATE POLICY tenants_maintenance ON tenants TO CURRENT_USER USING ({_MAINT.format(col='code')})",
         # access tokens: the owner only (the security-definer functions run as the owner)
         "CREATE POLICY access_tokens_maintenance ON access_tokens TO CURRENT_USER USING (true)",
@@ -363,7 +382,8 @@ def upgrade() -> None:
         return
     schema = bind.execute(sa.text("select current_schema()")).scalar_one()
     path = 'SET search_path = pg_catalog, "{}", pg_temp'.format(schema.replace('"', '""'))
-    for sql in _functions(path):
+    q = '"{}"'.format(schema.replace('"', '""'))
+    for sql in _functions(path, q):
         op.execute(sa.text(sql))
     for t in RLS_TABLES:
         op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
