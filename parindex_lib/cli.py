@@ -285,9 +285,13 @@ def cmd_scores_import(args: argparse.Namespace) -> int:
         units = s.units()
         fw = _framework_for(s, args.framework, None, args.year)
         scores = read_scores(args.file, fw, units, year=args.year, sheet=args.sheet_name)
-        written = s.write_scores(scores, framework_id=fw.id, source=str(args.file))
-    print(f"imported {args.file}: {written} values for {scores['unit_code'].nunique()} units, "
-          f"years {', '.join(map(str, sorted(scores['year'].unique())))}")
+        counts = s.write_scores(scores, framework_id=fw.id, source=str(args.file))
+    for warning in scores.attrs.get("warnings", []):
+        print(f"parindex: warning: {warning}", file=sys.stderr)
+    years = ", ".join(map(str, _unique_years(scores["year"])))
+    print(f"imported {args.file}: {counts['rows']} rows for {scores['unit_code'].nunique()} units, years {years}: "
+          f"{counts['inserted']} new, {counts['updated']} changed, {counts['unchanged']} unchanged; "
+          f"{counts['assessments_created']} assessments created")
     return 0
 
 
