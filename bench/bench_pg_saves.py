@@ -222,6 +222,54 @@ def verify(owner_url: str, figures: dict[str, Any]) -> dict[str, Any]:
     return {"rows": len(ledger), "audit_rows": len(mine), "chains": chains}
 
 
+def cpu_per_save(owner_url: str, app_url: str, saves: int = 400) -> dict[str, float] | None:
+    """CPU milliseconds per save of one editor alone: in its Python process and in its PostgreSQL backend.
+
+    The backend's CPU is read from ``/proc/<pid>/stat``, so the server must run on this machine
+    (None otherwise). Run after :func:`run` (its tenant and tokens).
+    """
+    from sqlalchemy import text as sql_text
+
+    store = Store(owner_url, upgrade=False)
+    try:
+        with store.session(tenant=TENANT, user="boss") as s:
+            s.set_member("solo", "editor", unit_codes=[s.units()["code"].iloc[0]])
+            unit = s.units()["code"].iloc[0]
+        token = store.issue_access_token("solo", ttl_seconds=600, by="bench")
+    finally:
+        store.dispose()
+    leaves = _leaves(load_framework(FRAMEWORK))
+    app = Store(app_url, upgrade=False, token=token)
+    try:
+        with app.engine.connect() as conn:  # the pool's only connection, reused by every save below
+            pid = conn.execute(sql_text("select pg_backend_pid()")).scalar()
+        stat = Path(f"/proc/{pid}/stat")
+        if not stat.exists():
+            return None
+
+        def backend_seconds() -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        with app.session(tenant=TENANT, user="solo") as s:
+            versions = {r.node_code: int(r.version) for r in s.scores(year=YEAR, unit_codes=unit).itertuples()}
+
+            def go(n: int, salt: int) -> None:
+                for i in range(n):
+                    node, top = leaves[i % len(leaves)]
+                    value = round(top * ((i * 7_919 + salt) % 10_007) / 10_007, 6)
+                    versions[node] = s.save_score(unit, YEAR, node, expected_version=versions[node],
+                                                  self_score=value, reason="bench cpu")
+
+            go(50, 1)  # warm: plans cached, framework parsed
+            b0, p0 = backend_seconds(), time.process_time()
+            go(saves, 7)
+            return {"python_ms": round((time.process_time() - p0) / saves * 1000, 2),
+                    "postgres_ms": round((backend_seconds() - b0) / saves * 1000, 2)}
+    finally:
+        app.dispose()
+
+
 # -- a throwaway server when none is given ----------------------------------------------------------
 
 @contextmanager
@@ -273,8 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
         try:
             setup.migrate_and_grant(owner_url, app)
+            load_before = os.getloadavg()[0]
             figures = run(owner_url, app_url, editors=args.editors, saves=args.saves)
+            figures["load_average_before"] = round(load_before, 2)
             figures["verified"] = verify(owner_url, figures)
+            figures["cpu_per_save"] = cpu_per_save(owner_url, app_url)
             return figures
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:

@@ -297,6 +297,43 @@ def test_forged_values_through_the_library_path_of_the_apps(hub, attacks):
         store.dispose()
 
 
+def test_zy_memory_of_servers_and_kernels(hub, sign_in):
+    """Resident memory of each user's server and kernels, for the sizing note (deploy/kubernetes/README.md)."""
+    import psutil
+
+    from hub_support import ARTIFACTS
+
+    def mb(p):
+        try:
+            info = p.memory_full_info()
+            return round(info.rss / 2**20, 1), round(info.uss / 2**20, 1)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return (0.0, 0.0)
+
+    hub_rss = sum(mb(p)[0] for p in [psutil.Process(hub.proc.pid), *psutil.Process(hub.proc.pid).children(True)]
+                  if "singleuser" not in " ".join(p.cmdline()) and "ipykernel" not in " ".join(p.cmdline()))
+    servers = {}
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "jupyterhub-singleuser" not in cmd:
+            continue
+        try:
+            user = p.environ().get("JUPYTERHUB_USER")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if user not in USERS:
+            continue
+        kernels = [k for k in p.children(recursive=True) if "ipykernel" in " ".join(k.cmdline())]
+        servers[user] = {"kind": "lab" if USERS[user][1] in ("analyst", "researcher") else "voila",
+                         "server_rss_mb": mb(p)[0], "server_uss_mb": mb(p)[1],
+                         "kernels_rss_mb": [mb(k)[0] for k in kernels], "kernels_uss_mb": [mb(k)[1] for k in kernels]}
+    report = {"hub_and_proxy_rss_mb": round(hub_rss, 1), "servers": servers}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "memory.json").write_text(json.dumps(report, indent=1))
+    print("\n" + json.dumps(report, indent=1))
+    assert servers, "no user server found"
+
+
 def test_zz_attack_report(attacks):
     print("\n" + attacks.table())
     assert attacks.attempts >= 30, attacks.attempts
