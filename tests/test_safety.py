@@ -250,3 +250,157 @@ def test_unescape_inverts_escape(text):
     assert unescape_formula(escape_formula(text)) == text
     escaped = escape_formula(text)
     assert not escaped.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+# -- sheets whose last cell lies far out ------------------------------------------
+
+NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+SHEET_START = f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{NS}">'.encode()
+
+
+def workbook(path, sheets: dict[str, str | bytes], compression=zipfile.ZIP_DEFLATED) -> None:
+    """A workbook whose sheets hold the given XML between <worksheet> and </worksheet>."""
+    names = list(sheets)
+    members = {
+        "[Content_Types].xml": CONTENT_TYPES,
+        "_rels/.rels": (b'<?xml version="1.0" encoding="UTF-8"?><Relationships '
+                        b'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+                        b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+                        b'Target="xl/workbook.xml"/></Relationships>'),
+        "xl/workbook.xml": (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{NS}" xmlns:r="{NS_R}"><sheets>'
+                            + "".join(f'<sheet name="{n}" sheetId="{i}" r:id="rId{i}"/>'
+                                      for i, n in enumerate(names, 1))
+                            + "</sheets></workbook>").encode(),
+        "xl/_rels/workbook.xml.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships '
+            'xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(f'<Relationship Id="rId{i}" Type="{NS_R}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                      for i in range(1, len(names) + 1)) + "</Relationships>").encode(),
+    }
+    for i, body in enumerate(sheets.values(), 1):
+        body = body.encode() if isinstance(body, str) else body
+        members[f"xl/worksheets/sheet{i}.xml"] = SHEET_START + body + b"</worksheet>"
+    fake_xlsx(path, members, compression)
+
+
+def cell(ref: str, value: int = 1) -> str:
+    return f'<c r="{ref}"><v>{value}</v></c>'
+
+
+HEADER_ROW = '<row r="1">' + cell("A1") + cell("B1") + "</row>"
+
+
+def test_one_value_in_the_last_cell_of_a_sheet_is_refused(tmp_path):
+    p = tmp_path / "sparse.xlsx"
+    workbook(p, {"Điểm": f'<sheetData>{HEADER_ROW}<row r="1048576">{cell("XFD1048576")}</row></sheetData>'})
+    assert p.stat().st_size < 2_000
+    err = refused(p)
+    assert "sheet Điểm" in err.message and "XFD1048576" in err.message and "10,000,000" in err.message
+    row = err.failures.iloc[0]
+    assert row["sheet"] == "Điểm"
+    assert "1,048,576 rows x 16,384 columns" in row["value"]
+    assert "at most 10,000,000 cells" in row["expected"]
+
+
+def test_the_cell_limit_is_configurable(tmp_path):
+    p = tmp_path / "wide.xlsx"
+    workbook(p, {"S": f'<sheetData>{HEADER_ROW}<row r="400">{cell("Z400")}</row></sheetData>'})
+    assert check_file(p) == "xlsx"
+    assert check_file(p, max_cells=400 * 26) == "xlsx"
+    assert "Z400" in refused(p, max_cells=400 * 26 - 1).message
+
+
+def calamine_cells(path) -> int:
+    """rows x columns of the grid python-calamine gives for the first sheet (as the importer reads it)."""
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    return len(rows) * max((len(r) for r in rows), default=0)
+
+
+# Sheets whose cells python-calamine places in a rectangle of a known size: the check counts
+# exactly that rectangle.
+PLACED = {
+    "references": f'<sheetData>{HEADER_ROW}<row r="40">{cell("J40")}</row></sheetData>',
+    "reference not first": f'<sheetData>{HEADER_ROW}<row r="40"><c s="0" r="J40"><v>1</v></c></row></sheetData>',
+    "empty far cell": f'<sheetData>{HEADER_ROW}<row r="90"><c r="ZZ90" s="1"/></row>'
+                      f'<row r="40">{cell("J40")}</row></sheetData>',
+    "cells without references": '<sheetData><row r="30">' + "<c><v>1</v></c>" * 40 + "</row></sheetData>",
+    "empty cells take a place": '<sheetData><row r="3"><c/><c s="1"/>' + "<c><v>1</v></c>" + "</row></sheetData>",
+    "rows without references": "<sheetData>" + "<row><c><v>1</v></c></row>" * 5
+                               + '<row r="20"><c r="D20"><v>1</v></c><c><v>2</v></c></row>'
+                               + "<row><c><v>3</v></c></row></sheetData>",
+    "reference of another row": '<sheetData><row r="50"><c r="A1"><v>1</v></c><c><v>2</v></c></row></sheetData>',
+    "lower-case references": f'<sheetData>{HEADER_ROW}<row r="70"><c r="az70"><v>1</v></c></row></sheetData>',
+    "namespace prefix": f'<x:sheetData xmlns:x="{NS}"><x:row r="1"><x:c r="A1"><x:v>1</x:v></x:c></x:row>'
+                        '<x:row r="60"><x:c r="AB60"><x:v>1</x:v></x:c></x:row></x:sheetData>',
+    "quoted > before the reference": f'<sheetData>{HEADER_ROW}<row r="45">'
+                                     '<c xmlns:q="urn:q" q:note="a>b" r="M45"><v>1</v></c></row></sheetData>',
+    "text cell": f'<sheetData>{HEADER_ROW}<row r="33"><c r="Q33" t="inlineStr"><is><t>x</t></is></c></row>'
+                 "</sheetData>",
+}
+
+
+@pytest.mark.parametrize("body", list(PLACED.values()), ids=list(PLACED))
+def test_cells_are_counted_where_the_reader_places_them(tmp_path, body):
+    p = tmp_path / "placed.xlsx"
+    workbook(p, {"S": body})
+    n = calamine_cells(p)
+    assert n > 4
+    assert check_file(p, max_cells=n) == "xlsx"
+    err = refused(p, max_cells=n - 1)
+    assert "sheet S" in err.message and f"{n:,} cells" in err.message
+
+
+def test_a_formula_without_a_saved_value_counts(tmp_path):
+    """python-calamine skips it, but the importer marks it in the grid (it must not look blank)."""
+    p = tmp_path / "formula.xlsx"
+    workbook(p, {"S": f'<sheetData>{HEADER_ROW}<row r="1048576"><c r="XFD1048576"><f>1+1</f></c></row>'
+                      "</sheetData>"})
+    assert "XFD1048576" in refused(p).message
+
+
+@pytest.mark.parametrize("prefix", ["", "x:"])
+def test_a_far_cell_cut_by_the_read_chunks_is_seen(tmp_path, prefix):
+    """The check reads parts in chunks of 1 MiB: a cell tag cut anywhere by a chunk's end is still read."""
+    far = f'<{prefix}c r="XFD1048576"><{prefix}v>1</{prefix}v></{prefix}c>'
+    head = f'<{prefix}sheetData xmlns:x="{NS}">' if prefix else "<sheetData>"
+    tail = f'</{prefix}sheetData>'
+    before = f'{head}{HEADER_ROW.replace("<", "<" + prefix).replace("<" + prefix + "/", "</" + prefix)}'
+    before = (before + f'<{prefix}row r="1048576">').encode()
+    for cut in range(0, 24, 2):
+        pad = b" " * ((1 << 20) - cut - len(SHEET_START) - len(before))
+        p = tmp_path / f"cut{cut}.xlsx"
+        workbook(p, {"S": before + pad + f"{far}</{prefix}row>{tail}".encode()}, compression=zipfile.ZIP_STORED)
+        with zipfile.ZipFile(p) as zf:
+            assert zf.read("xl/worksheets/sheet1.xml")[(1 << 20) - cut:].startswith(far.encode())
+        assert "XFD1048576" in refused(p).message, cut
+
+
+def test_sheets_are_also_limited_together(tmp_path):
+    p = tmp_path / "two.xlsx"
+    body = f'<sheetData>{HEADER_ROW}<row r="10">{cell("H10")}</row></sheetData>'
+    workbook(p, {"Một": body, "Hai": body})
+    assert check_file(p, max_cells=160) == "xlsx"
+    err = refused(p, max_cells=100)
+    assert "160 cells" in err.message and "together" in err.message
+    assert "sheet Một to H10" in err.failures.loc[0, "value"]
+
+
+def test_the_declared_dimension_alone_is_not_refused(tmp_path):
+    """Excel counts formatted rows and columns in <dimension>; python-calamine does not size the grid by it."""
+    p = tmp_path / "dimension.xlsx"
+    workbook(p, {"S": f'<dimension ref="A1:XFD1048576"/><sheetData>{HEADER_ROW}</sheetData>'})
+    assert check_file(p) == "xlsx"
+    assert calamine_cells(p) == 2
+
+
+def test_a_cell_tag_that_never_ends_is_refused(tmp_path):
+    p = tmp_path / "open.xlsx"
+    workbook(p, {"S": f'<x:sheetData xmlns:x="{NS}"><x:row r="1"><x:c r="A1" t="' + "a" * 3_000_000},
+             compression=zipfile.ZIP_STORED)
+    assert "never ends" in refused(p).message
