@@ -7,11 +7,14 @@ Every text cell is protected against formula injection
 CSV encoding: files written to a path or a binary stream are UTF-8 *with* a
 byte-order mark, so Excel shows Vietnamese accents correctly; text streams
 (``sys.stdout``, ``io.StringIO``) get no byte-order mark, so the output can
-be piped into other programs.
+be piped into other programs. Lines end with ``\r\n`` (RFC 4180, as Excel
+writes CSV), and a field holding a line break of any kind (``\r``, ``\n``
+or ``\r\n``) is quoted, so that it reads back as one cell.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
@@ -120,9 +123,12 @@ def write_table(
     >>> import io
     >>> buf = io.StringIO()
     >>> write_table(pd.DataFrame({"unit_code": ["=1+1"], "index_pct": [85.63]}), buf, "csv")
-    >>> print(buf.getvalue().strip())
-    unit_code,index_pct
-    '=1+1,85.63
+    >>> buf.getvalue()
+    "unit_code,index_pct\\r\\n'=1+1,85.63\\r\\n"
+    >>> buf = io.StringIO()
+    >>> write_table(pd.DataFrame({"explanation": ["dòng 1\\rdòng 2"]}), buf, "csv")
+    >>> buf.getvalue()
+    'explanation\\r\\n"dòng 1\\rdòng 2"\\r\\n'
     """
     if format is None:
         suffix = Path(path).suffix.lower() if isinstance(path, (str, os.PathLike)) else ""
@@ -152,7 +158,9 @@ def _escaped(df: pd.DataFrame) -> pd.DataFrame:
 def _write_csv(df: pd.DataFrame, target: Any, decimal: str) -> None:
     sep = ";" if decimal == "," else ","
     table = _escaped(df)
-    kwargs = dict(index=False, sep=sep, decimal=decimal, lineterminator="\n")
+    # QUOTE_MINIMAL quotes a field holding any character of the line terminator: with "\r\n", a bare
+    # carriage return is quoted too (with "\n" alone it was not, and readers split the row there).
+    kwargs = dict(index=False, sep=sep, decimal=decimal, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     if isinstance(target, (str, os.PathLike)):
         with open(target, "w", encoding="utf-8-sig", newline="") as fh:
             table.to_csv(fh, **kwargs)

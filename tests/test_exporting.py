@@ -60,6 +60,44 @@ def test_csv_decimal_comma(tmp_path):
     assert first[3:5] == ["2,0", "1,5"]
 
 
+LINE_BREAKS = ["dòng 1\rdòng 2", "dòng 1\ndòng 2", "dòng 1\r\ndòng 2", "a\r\rb\n\nc", "cuối dòng\r"]
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+@pytest.mark.parametrize("target", ["path", "binary", "text"])
+def test_line_breaks_inside_text_stay_in_their_cell(tmp_path, target, decimal):
+    """A bare carriage return too: Excel and the csv module end a row at it unless the field is quoted."""
+    table = pd.DataFrame({"unit_code": ["D01"] * len(LINE_BREAKS), "year": 2024, "node_code": "1.2",
+                          "self_score": [1.0] * len(LINE_BREAKS), "explanation": LINE_BREAKS,
+                          "evidence": LINE_BREAKS[::-1]})
+    if target == "path":
+        write_scores_file(table, tmp_path / "s.csv", decimal=decimal)
+        text = (tmp_path / "s.csv").read_bytes().decode("utf-8-sig")
+    elif target == "binary":
+        buf = io.BytesIO()
+        write_scores_file(table, buf, decimal=decimal)
+        text = buf.getvalue().decode("utf-8-sig")
+    else:
+        buf = io.StringIO()
+        write_scores_file(table, buf, decimal=decimal)
+        text = buf.getvalue()
+    sep = ";" if decimal == "," else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True))
+    assert len(rows) == 1 + len(LINE_BREAKS)
+    assert [r[8] for r in rows[1:]] == LINE_BREAKS
+    assert [r[9] for r in rows[1:]] == LINE_BREAKS[::-1]
+    # every row ends with CRLF, and no line break is left outside quotes
+    assert text.endswith("\r\n") and text.count("\r\n") >= len(rows)
+    back = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, dtype=str, keep_default_na=False)
+    assert back["explanation"].tolist() == LINE_BREAKS
+
+
+def test_csv_lines_end_with_crlf():
+    buf = io.StringIO()
+    write_table(pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}), buf, "csv")
+    assert buf.getvalue() == "a,b\r\nx,1\r\ny,2\r\n"
+
+
 def test_csv_to_stdout_has_no_bom(capsys):
     import sys
 

@@ -301,8 +301,6 @@ def test_formula_injection_is_text_in_and_escaped_out(store, tmp_path, name, fmt
 
 
 
-@pytest.mark.xfail(strict=True, reason="CSV export leaves a field with a bare carriage return unquoted (lines end "
-                                       "with \\n only), so every reader splits the row there")
 def test_text_with_a_carriage_return_survives_a_csv_export(tmp_path):
     """Found by tests/test_fuzz_import.py: an explanation "dòng 1\\rdòng 2" (a bare CR, as some
     programs write a line break inside a cell) is imported from xlsx and stored, but the CSV export
