@@ -127,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.set_defaults(func=cmd_results)
 
+    tn = sub.add_parser("tenant", help="move a tenant's whole data to one file and back").add_subparsers(
+        dest="tenant_command", metavar="ACTION", required=True)
+    p = tn.add_parser("export", help="write the tenant (frameworks, units, assessments, scores, evidence, audit, "
+                                     "members) to one verified file (admins only)")
+    p.add_argument("-o", "--output", metavar="FILE", help="default <tenant>.parindex.zip")
+    p.set_defaults(func=cmd_tenant_export)
+    p = tn.add_parser("import", help="create a tenant from a tenant file, all or nothing",
+                      description="Maintenance: on PostgreSQL run it with the owner's URL (--db).")
+    p.add_argument("file")
+    p.add_argument("--as", dest="as_", metavar="CODE", help="tenant code to create (default: the file's)")
+    p.add_argument("--name", help="tenant name (default: the file's)")
+    p.set_defaults(func=cmd_tenant_import)
+
     p = sub.add_parser("report", help="the evidence pack of a unit and year (html, xlsx or pdf)",
                        description="Results, points lost against the median and the best of the unit's kind, "
                                    "priorities, targets and the action plan, in one self-contained file.")
@@ -310,6 +323,27 @@ def cmd_results(args: argparse.Namespace) -> int:
     with _session(args) as s:
         table = session_results(s, year=args.year, level=args.level, kind=args.kind)
     _emit(table, args, f"results_{args.year}.{args.format}")
+    return 0
+
+
+def cmd_tenant_export(args: argparse.Namespace) -> int:
+    from .tenant_transfer import export_tenant
+
+    out = args.output or f"{args.tenant}.parindex.zip"
+    with _session(args) as s:
+        summary = export_tenant(s, out)
+    counts = ", ".join(f"{meta['rows']} {Path(name).stem}" for name, meta in sorted(summary["files"].items())
+                       if name.startswith("tables/"))
+    print(f"wrote tenant {args.tenant} to {out}: {counts}")
+    return 0
+
+
+def cmd_tenant_import(args: argparse.Namespace) -> int:
+    from .tenant_transfer import import_tenant
+
+    summary = import_tenant(_store(args), args.file, user=args.user, tenant=args.as_, name=args.name)
+    rows = ", ".join(f"{n} {table}" for table, n in summary["rows"].items())
+    print(f"imported tenant {summary['tenant']} from {args.file}: {rows}")
     return 0
 
 

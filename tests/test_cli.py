@@ -239,3 +239,18 @@ def test_report_writes_a_self_contained_evidence_pack(demo_db, tmp_path):
     book = tmp_path / "pack.xlsx"
     run("report", "--unit", "X001", "--year", "2024", "--format", "xlsx", "--lang", "en", "-o", str(book), db=demo_db)
     assert len(openpyxl.load_workbook(book).sheetnames) >= 3
+
+
+def test_tenant_export_import_round_trip(demo_db, tmp_path):
+    pack = tmp_path / "demo.parindex.zip"
+    out = run("tenant", "export", "-o", str(pack), db=demo_db)
+    assert "120 units" in out.stdout and "32400 scores" in out.stdout
+    other = tmp_path / "other.sqlite"
+    run("--user", "demo", "tenant", "import", str(pack), "--as", "copy", db=other)
+    a = csv(run("results", "--year", "2024", "--level", "field", db=demo_db).stdout)
+    b = csv(run("--tenant", "copy", "results", "--year", "2024", "--level", "field", db=other).stdout)
+    pd.testing.assert_frame_equal(a, b)
+    refused = run("--tenant", "copy", "--user", "stranger", "tenant", "export", "-o", str(tmp_path / "x.zip"),
+                  db=other, check=False, subprocess_=True)
+    assert refused.returncode == 2 and "stranger" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "x.zip").exists()
