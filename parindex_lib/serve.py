@@ -61,6 +61,21 @@ def voila_arguments(*, port: int = 8866, ip: str = "127.0.0.1", preheat: bool = 
     return args
 
 
+def _wait_for_port(ip: str, port: int, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Wait until Voilà accepts connections (without opening a notebook, which would start a kernel)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((ip, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 def serve(*, port: int = 8866, ip: str = "127.0.0.1", db: str | None = None,
           tenant: str = "demo", user: str = "demo") -> int:
     """Run Voilà in the foreground until interrupted.
@@ -91,6 +106,8 @@ def serve(*, port: int = 8866, ip: str = "127.0.0.1", db: str | None = None,
           f"tenant {tenant}; Ctrl+C stops)", flush=True)
     proc = subprocess.Popen([voila, *voila_arguments(port=port, ip=ip)], env=env)
     try:
+        if _wait_for_port(ip, port, proc):
+            print(f"parindex workbench ready: http://{ip}:{port}/voila/render/index.ipynb", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
