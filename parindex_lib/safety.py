@@ -209,7 +209,7 @@ def _check_zip(p: Path, name: str, *, max_uncompressed: int, max_ratio: float, m
                max_cells: int) -> None:
     try:
         zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
         raise _refuse(name, f"damaged zip ({exc})", _SAVE_AS, "it is not a readable zip archive") from None
     with zf:
         infos = zf.infolist()

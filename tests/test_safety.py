@@ -151,6 +151,17 @@ def test_damaged_zip(tmp_path):
     refused(p)
 
 
+def test_zip_of_an_unknown_version_is_refused(tmp_path):
+    """Found by tests/test_fuzz_import.py: the zipfile module raises NotImplementedError for it."""
+    p = tmp_path / "v64.xlsx"
+    real_xlsx(p)
+    data = bytearray(p.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 6] = 64  # "version needed to extract": 6.4
+    p.write_bytes(bytes(data))
+    assert "not a readable zip archive" in refused(p).message
+
+
 # -- bombs -------------------------------------------------------------------
 
 def test_zip_bomb_300_mb_of_zeros_is_refused(tmp_path):
