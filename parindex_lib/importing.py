@@ -31,9 +31,10 @@ import re
 import unicodedata
 import xml.etree.ElementTree as ET
 import zipfile
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -251,7 +252,11 @@ def read_table(
     FileRefused
         For files refused by the safety check or unreadable.
     ValidationError
-        For a sheet that does not exist.
+        For a sheet that does not exist, or a CSV row the csv module cannot
+        read (strict): a quote never closed (it would swallow every later
+        row into one cell), text after a closing quote, or a cell over
+        ``csv.field_size_limit()`` (131,072 characters); the failure names
+        the row and the cell.
     """
     p = Path(path)
     kind = check_file(p, max_bytes=max_bytes)
@@ -264,7 +269,7 @@ def read_table(
         if sheet not in (None, 0):
             raise ValidationError(f"file {p.name} is a CSV file and has no sheets", [{
                 "file": p.name, "sheet": str(sheet), "value": sheet, "expected": "no sheet name for a CSV file"}])
-        rows, encoding, delimiter = _csv_rows(p, warnings)
+        rows, encoding, delimiter = _csv_rows(p, warnings, req)
         sheet_name, sheet_names = None, ()
     return _frame(rows, p, kind, sheet_name, sheet_names, req, encoding, delimiter, warnings)
 
@@ -384,11 +389,25 @@ def _xlsx_rows(p: Path, sheet: str | int | None, required: tuple[str, ...]) -> t
     finally:
         wb.close()
     rows = [list(r) for r in rows]
+    _mark_nan_cells(rows)
     _mark_hidden_cells(p, chosen, rows)
     if merged:
         h = _find_header(rows, required)
         _fill_merged(rows, merged, below=-1 if h is None else h)
     return rows, chosen, names
+
+
+def _mark_nan_cells(rows: list[list]) -> None:
+    """Number cells holding NaN become the text "NaN", so that they are reported, not taken as blank.
+
+    python-calamine reads ``<v>NaN</v>`` as a float NaN, which every check
+    below would take for an empty cell; infinities (``INF``, ``1e309``) stay
+    numbers, which are refused as not finite.
+    """
+    for row in rows:
+        for j, v in enumerate(row):
+            if v != v:
+                row[j] = "NaN"
 
 
 def _fill_merged(rows: list[list], merged: Iterable, below: int) -> None:
@@ -518,11 +537,100 @@ def _decode(raw: bytes, name: str, warnings: list[str]) -> tuple[str, str]:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
-def _csv_rows(p: Path, warnings: list[str]) -> tuple[list[list], str, str]:
+def _csv_rows(p: Path, warnings: list[str], required: tuple[str, ...] = ()) -> tuple[list[list], str, str]:
     text, encoding = _decode(p.read_bytes(), p.name, warnings)
     delimiter = _sniff_delimiter(text)
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    return rows, encoding, delimiter
+    # strict: a quote never closed (which would swallow every later row into one cell) or text after a
+    # closing quote is an error, not a guess
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[list] = []
+    lines = 0  # lines read up to the end of the last whole row
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows, encoding, delimiter
+        except csv.Error as exc:
+            raise _csv_error(p.name, text, delimiter, rows, lines, required, exc) from None
+        rows.append(row)
+        lines = reader.line_num
+
+
+def _csv_error(name: str, text: str, delimiter: str, rows: list[list], lines: int, required: tuple[str, ...],
+               exc: csv.Error) -> ValidationError:
+    """The failure table of a CSV row the csv module cannot read: its row, cell and what is wrong."""
+    row = len(rows) + 1
+    start = sum(len(line) for _, line in zip(range(lines), io.StringIO(text, newline="")))
+    limit = csv.field_size_limit()
+    found = _csv_problem(text, start, delimiter, limit)
+    column = None
+    if found is None:
+        value, expected = str(exc), "a CSV file as Excel saves it (File > Save As > CSV UTF-8)"
+        why = f"row {row} cannot be read as CSV ({exc})"
+    else:
+        index, at, problem = found
+        h = _find_header(rows, required)
+        header = rows[h] if h is not None else []
+        column = (_header_text(header[index]) if index < len(header) else "") or f"column {_column_letter(index)}"
+        first = re.split("[\r\n]", text[at:at + 60], maxsplit=1)[0]
+        snippet = first + ("..." if len(first) == 60 and len(text) - at > 60 else "")
+        if problem == "unclosed":
+            rest = text[at:]
+            breaks = rest.count("\n") + rest.count("\r") - rest.count("\r\n")
+            value = f"{first}... (runs on over {breaks:,} line breaks to the end of the file)"
+            expected = ("balanced quotes: the quote that opens this cell is never closed, so every line after it "
+                        "would be read into this one cell; close the quote or remove it")
+            why = f"row {row} opens a quote that is never closed"
+        elif problem == "after quote":
+            value = snippet
+            expected = ('a cell quoted whole: text follows its closing quote; inside a quoted cell write a quote '
+                        'twice ("") or remove the quotes')
+            why = f"row {row} has text after a closing quote"
+        else:
+            value = f"{snippet} ({problem:,} characters)"
+            expected = f"a cell of at most {limit:,} characters"
+            why = f"row {row} has a cell of {problem:,} characters, over the limit of {limit:,}"
+    return ValidationError(f"file {name} cannot be read as CSV: {why}", [{
+        "file": name, "sheet": None, "row": row, "column": column, "value": value, "expected": expected}])
+
+
+def _csv_problem(text: str, start: int, delimiter: str, limit: int) -> tuple[int, int, Any] | None:
+    """The first cell of the CSV row at ``start`` the csv module refuses (strict, doubled quotes).
+
+    Returns (0-based cell index, where the cell starts, problem): ``"unclosed"``
+    for a quote never closed, ``"after quote"`` for text after a closing
+    quote, or the cell's length when it is over ``limit``; None when the row
+    looks fine.
+    """
+    n = len(text)
+    ends = re.compile("[" + re.escape(delimiter) + "\r\n]")
+    pos, index = start, 0
+    while True:
+        at = pos
+        if pos < n and text[pos] == '"':
+            i = pos + 1
+            while True:
+                q = text.find('"', i)
+                if q < 0:
+                    return index, at, "unclosed"
+                if text.startswith('"', q + 1):  # a doubled quote inside the cell
+                    i = q + 2
+                    continue
+                break
+            pos = q + 1
+            if q - at - 1 > limit:
+                return index, at, q - at - 1
+            if pos < n and text[pos] not in (delimiter, "\r", "\n"):
+                return index, at, "after quote"
+        else:
+            m = ends.search(text, pos)
+            pos = m.start() if m else n
+            if pos - at > limit:
+                return index, at, pos - at
+        if pos >= n or text[pos] in "\r\n":
+            return None
+        pos += 1
+        index += 1
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -701,6 +809,7 @@ def read_scores(
     sheet: str | int | None = None,
     max_bytes: int = MAX_BYTES,
     wide_score: str = "self_score",
+    progress: Callable[[int, int], Any] | None = None,
 ) -> pd.DataFrame:
     """Read and check a score file, long or wide, against a framework.
 
@@ -725,6 +834,12 @@ def read_scores(
     wide_score
         Which score the cells of a wide sheet hold: ``"self_score"``
         (default), ``"appraised_score"`` or ``"survey_points"``.
+    progress
+        Called as ``progress(done, total)`` at a few coarse steps: ``(0,
+        3)`` before reading, ``(1, 3)`` once the file is read, ``(2, 3)``
+        once every cell is checked (before the failure table of the cells'
+        problems, if any, is raised) and ``(3, 3)`` when the table is
+        built. An exception it raises stops the import.
 
     Returns
     -------
@@ -736,7 +851,12 @@ def read_scores(
         ``""`` when none). One row per row of a long file, one row per unit
         row and leaf column of a wide file, in file order (a wide sheet's
         bonus and penalty go on the unit's first leaf). ``attrs`` holds
-        ``source`` (file, sheet, header_row, layout) and ``warnings``.
+        ``source`` (file, sheet, header_row, layout), ``warnings``,
+        ``file`` and ``sheet`` (as failure tables name them; sheet None
+        for CSV) and ``rows``: the spreadsheet row each row of the table
+        was read from, in order (an ``array.array`` of int, as long as the
+        table; a wide row gives one row per leaf column), so that problems
+        found later can name the row the person sees.
 
     Raises
     ------
@@ -751,14 +871,22 @@ def read_scores(
         are not numbers (text, NaN, inf, Excel errors), negative points,
         points over the node's max_points, scores that are not one of a
         rubric's levels, a self or appraised score on a survey node or
-        survey points on a self-assessed node, duplicate (unit, year, node)
-        rows. ``row`` is the spreadsheet row, ``column`` the header as
-        written.
+        survey points on a self-assessed node, bonus or penalty points
+        whose sum for a unit and year is over the framework's
+        ``bonus_cap`` / ``penalty_cap`` (each row of that sum is named,
+        with the number read), duplicate (unit, year, node) rows. ``row``
+        is the spreadsheet row, ``column`` the header as written, ``value``
+        the cell as written.
     """
     if wide_score not in SCORE_FIELDS:
         raise ValueError(f"wide_score must be one of {', '.join(SCORE_FIELDS)}, not {wide_score!r}")
     framework.require_scorable()
+    steps = 3
+    if progress is not None:
+        progress(0, steps)
     table, info = read_table(path, sheet=sheet, max_bytes=max_bytes)
+    if progress is not None:
+        progress(1, steps)
     fails = _Failures(info.file, info.sheet)
     pos_of = {c: i for i, c in enumerate(info.columns)}
     header_of = dict(zip(info.columns, info.headers))
@@ -900,12 +1028,12 @@ def read_scores(
         keys = pd.DataFrame({"u": unit_codes, "y": years, "n": node_codes})
         dup = keys.duplicated(keep=False).to_numpy() & ~blank_n & ~blank_u
         if dup.any():
-            sub = keys[dup].assign(row=rownums[dup])
-            groups = sub.groupby(["u", "y", "n"], sort=False)["row"].agg(list)
-            for (u, y, nd), rws in groups.items():
-                for r in rws:
-                    others = ", ".join(str(o) for o in rws if o != r)
-                    fails.add(int(r), header_of[ncol], nd,
+            sub = keys[dup].assign(i=np.flatnonzero(dup))
+            groups = sub.groupby(["u", "y", "n"], sort=False)["i"].agg(list)
+            for (u, y, nd), idx in groups.items():
+                for i in idx:
+                    others = ", ".join(str(rownums[o]) for o in idx if o != i)
+                    fails.add(int(rownums[i]), header_of[ncol], raw_n[i],
                               f"one row per unit, year and node: {u}, {y}, {nd} is also on row {others}", pos_of[ncol])
         ignored = [c for c in info.columns if c not in info.canonical]
     else:
@@ -946,17 +1074,19 @@ def read_scores(
         keys = pd.DataFrame({"u": unit_codes, "y": years})
         dup = keys.duplicated(keep=False).to_numpy() & ~blank_u
         if dup.any():
-            sub = keys[dup].assign(row=rownums[dup])
-            for (u, y), rws in sub.groupby(["u", "y"], sort=False)["row"].agg(list).items():
-                for r in rws:
-                    others = ", ".join(str(o) for o in rws if o != r)
-                    fails.add(int(r), header_of[ucol], u,
+            raw_u = table[ucol].to_numpy(dtype=object)
+            sub = keys[dup].assign(i=np.flatnonzero(dup))
+            for (u, y), idx in sub.groupby(["u", "y"], sort=False)["i"].agg(list).items():
+                for i in idx:
+                    others = ", ".join(str(rownums[o]) for o in idx if o != i)
+                    fails.add(int(rownums[i]), header_of[ucol], raw_u[i],
                               f"one row per unit and year: {u}, {y} is also on row {others}", pos_of[ucol])
         ignored = [c for c in info.columns if c not in info.canonical and c not in code_cols]
         ignored += [c for c, canon in info.canonical.items() if canon in SCORE_FIELDS + _TEXT_FIELDS]
 
     # -- numbers -------------------------------------------------------------
     m = len(cell_row)
+    warnings_extra: list[str] = []
     numbers: dict[str, np.ndarray] = {}
     node_max = pd.Series(cell_node, dtype=object).map(maxp).to_numpy(dtype=float) if m else np.zeros(0)
     node_how = pd.Series(cell_node, dtype=object).map(assessed).to_numpy(dtype=object) if m else np.zeros(0, object)
@@ -971,6 +1101,8 @@ def read_scores(
         _fail_cells(fails, neg, cell_row, hdr, raw, "points >= 0", pos)
         numbers[f] = num
         if f in _EXTRA_FIELDS:
+            _check_cap(fails, framework, f, np.where(neg, np.nan, num), cell_unit, cell_year, cell_row, hdr, pos,
+                       warnings_extra)
             continue
         check = has & ~neg & valid_node
         over = check & (num > node_max + _TOL)
@@ -1000,6 +1132,8 @@ def read_scores(
                     fails.add_cells(cell_row[idx], _pick(hdr, idx), raw[idx],
                                     f"one of the rubric levels of node {c}: {text}", _pick(pos, idx))
 
+    if progress is not None:
+        progress(2, steps)
     if fails:
         raise ValidationError(f"file {info.file} has problems; nothing was imported", fails.table())
 
@@ -1013,16 +1147,61 @@ def read_scores(
     for f in _TEXT_FIELDS:
         out[f] = _texts(values[f]) if f in values else np.full(m, "", dtype=object)
         out[f] = out[f].astype(str)
-    warnings = list(info.warnings)
+    warnings = list(info.warnings) + warnings_extra
     for c in ignored:
         if canonical_header(header_of[c]) in _INFORMATIONAL:
             continue
         if not _blank_mask(table[[c]].to_numpy(dtype=object)).all():
             warnings.append(f"column {header_of[c]} was not read ({layout} layout)")
+    out = out[LONG_COLUMNS]
     out.attrs["source"] = {"file": info.file, "sheet": info.sheet, "header_row": info.header_row, "layout": layout,
                            "encoding": info.encoding, "delimiter": info.delimiter}
     out.attrs["warnings"] = warnings
-    return out[LONG_COLUMNS]
+    out.attrs["file"] = info.file
+    out.attrs["sheet"] = info.sheet
+    # an array.array, not a list or a numpy array: pandas deep-copies attrs at every step (a list of a
+    # million ints takes a quarter of a second) and compares them in concat (an ndarray raises there)
+    rows = array("q")
+    rows.frombytes(np.ascontiguousarray(cell_row, dtype=np.int64).tobytes())
+    out.attrs["rows"] = rows
+    if progress is not None:
+        progress(steps, steps)
+    return out
+
+
+def _check_cap(fails: _Failures, framework: Framework, field: str, num: np.ndarray, units: np.ndarray,
+               years: np.ndarray, rows: np.ndarray, header: str, pos: int, warnings: list[str]) -> None:
+    """Bonus or penalty points: their sum per unit and year at most the framework's cap.
+
+    Every row of a sum over the cap is named, with the number read. A
+    framework without a cap gives no such points: the roll-up leaves them
+    out, which a warning says.
+    """
+    has = ~np.isnan(num) & (num != 0)
+    if not has.any():
+        return
+    cap = framework.bonus_cap if field == "bonus" else framework.penalty_cap
+    if cap is None:
+        warnings.append(f"column {header} holds {field} points, but framework {framework.id} has no {field} cap: "
+                        "the results do not count them")
+        return
+    idx = np.flatnonzero(has)
+    keys = pd.DataFrame({"u": units[idx], "y": years[idx], "i": idx, "x": num[idx]})
+    total = keys.groupby(["u", "y"], sort=False)["x"].transform("sum").to_numpy()
+    over = total > cap + _TOL
+    if not over.any():
+        return
+    sel = keys[over].assign(total=total[over])
+    rows_of = sel.groupby(["u", "y"], sort=False)["i"].agg(list).to_dict()
+    expected = []
+    for u, y, i, t in zip(sel["u"], sel["y"], sel["i"], sel["total"]):
+        text = f"{field} points of at most {cap:g} per unit and year (the framework's {field} cap)"
+        group = rows_of[(u, y)]
+        if len(group) > 1:
+            text += (f"; {u}, {y} has {t:g} in all, on rows " + ", ".join(str(rows[j]) for j in group))
+        expected.append(text)
+    at = sel["i"].to_numpy()
+    fails.add_cells(rows[at], header, num[at].tolist(), expected, pos)
 
 
 def _pick(x: Any, idx: np.ndarray) -> Any:

@@ -704,3 +704,174 @@ def test_demo_scores_round_trip(tmp_path, fmt):
     blank = read_scores(t, fw, units)
     assert blank["self_score"].isna().all()
     assert set(blank["node_code"]) == set(fw.leaves.loc[fw.leaves["assessed_by"] != "survey", "code"])
+
+
+# -- cells the readers used to lose -----------------------------------------------------
+
+def patch_sheet(path, replace: dict[bytes, bytes]) -> None:
+    """Rewrite bytes of the first sheet's XML (for values no library writes, such as NaN)."""
+    with zipfile.ZipFile(path) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist()}
+    xml = parts["xl/worksheets/sheet1.xml"]
+    for old, new in replace.items():
+        assert old in xml
+        xml = xml.replace(old, new)
+    parts["xl/worksheets/sheet1.xml"] = xml
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, data in parts.items():
+            zf.writestr(n, data)
+
+
+def test_number_cells_holding_nan_or_inf_are_reported(tmp_path, fw, units):
+    p = tmp_path / "nan.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet("Điểm")
+    ws.write_row(0, 0, ["unit_code", "year", "node_code", "self_score", "explanation"])
+    for i, (code, v) in enumerate([("1.1.2", 111), ("1.2", 222), ("2.1.1", 333), ("1.1.1", 2)], start=1):
+        ws.write_row(i, 0, ["D01", 2024, code, v])
+    ws.write_row(5, 0, ["D02", 2024, "1.2", 1, None])
+    ws.write_number(5, 4, 444)
+    wb.close()
+    patch_sheet(p, {b"<v>111</v>": b"<v>NaN</v>", b"<v>222</v>": b"<v>INF</v>", b"<v>333</v>": b"<v>-1e309</v>",
+                    b"<v>444</v>": b"<v>nan</v>"})
+    err = expect_failures(p, fw, units)
+    got = {(r.row, r.column, str(r.value)) for r in err.failures.itertuples()}
+    assert got == {(2, "self_score", "NaN"), (3, "self_score", "inf"), (4, "self_score", "-inf")}
+    assert all("not text, NaN or inf" in e for e in err.failures["expected"])
+
+
+def test_a_csv_quote_never_closed_is_reported_not_swallowed(tmp_path, fw, units):
+    p = tmp_path / "quote.csv"
+    p.write_bytes(b"unit_code,year,node_code,self_score,explanation\r\n"
+                  b"D01,2024,1.2,2,Xong\r\n"
+                  b'D01,2024,1.1.2,1,"Chua xong\r\n'
+                  b"D02,2024,1.2,1,Xong\r\n"
+                  b"D03,2024,1.2,1,Xong\r\n")
+    with pytest.raises(ValidationError) as info:
+        read_table(p)
+    err = info.value
+    assert "row 3" in err.message and "never closed" in err.message
+    assert failures(err) == {(3, "explanation", '"Chua xong... (runs on over 3 line breaks to the end of the file)')}
+    assert "balanced quotes" in err.failures.loc[0, "expected"]
+    assert err.failures.loc[0, "file"] == "quote.csv"
+    # read_scores gives the same table, with nothing imported
+    assert failures(expect_failures(p, fw, units)) == failures(err)
+
+
+def test_a_quoted_cell_over_several_lines_is_one_cell(tmp_path, fw, units):
+    p = tmp_path / "multi.csv"
+    p.write_bytes(b"unit_code,year,node_code,self_score,explanation\r\n"
+                  b'D01,2024,1.2,2,"Dong 1\r\nDong 2\rDong 3\nDong ""4"""\r\n'
+                  b"D01,2024,1.1.2,x,Xong\r\n")
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {(3, "self_score", "x")}  # the row after the quoted cell is row 3
+    p.write_bytes(p.read_bytes().replace(b",x,", b",1,"))
+    got = read_scores(p, fw, units)
+    assert got["explanation"].tolist() == ['Dong 1\r\nDong 2\rDong 3\nDong "4"', "Xong"]
+
+
+def test_text_after_a_closing_quote_is_reported(tmp_path, fw, units):
+    p = tmp_path / "after.csv"
+    p.write_bytes(b'unit_code;year;node_code;self_score;explanation\r\nD01;2024;1.2;2;"So Noi vu" (STP)\r\n')
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {(2, "explanation", '"So Noi vu" (STP)')}
+    assert 'write a quote twice ("")' in err.failures.loc[0, "expected"]
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_csv_cell_over_the_field_limit_is_reported(tmp_path, fw, units, quoted):
+    p = tmp_path / "long.csv"
+    text = "Giải trình " + "x" * 140_000 + (", có dấu phẩy" if quoted else "")
+    write_csv(p, [["unit_code", "year", "node_code", "self_score", "explanation"], ["D01", "2024", "1.2", "2", "Xong"],
+                  ["D01", "2024", "1.1.2", "1", text]])
+    err = expect_failures(p, fw, units)
+    row = err.failures.iloc[0]
+    assert (row["row"], row["column"]) == (3, "explanation")
+    assert row["value"].startswith(('Giải trình xxx', '"Giải trình xxx'))
+    assert f"({len(text):,} characters)" in row["value"]
+    assert row["expected"] == "a cell of at most 131,072 characters"
+    assert len(err.failures) == 1
+
+
+# -- row numbers, caps, duplicates and progress -------------------------------------------
+
+def test_the_spreadsheet_row_of_every_long_row(tmp_path, fw, units):
+    p = write_csv(tmp_path / "rows.csv", [["BẢNG ĐIỂM"], [], ["unit_code", "year", "node_code", "self_score"],
+                                          ["D01", "2024", "1.2", "2"], ["", "", "", ""], ["D02", "2024", "1.2", "1"]])
+    got = read_scores(p, fw, units)
+    assert list(got.attrs["rows"]) == [4, 6]
+    assert (got.attrs["file"], got.attrs["sheet"]) == ("rows.csv", None)
+    # the table can be concatenated and copied like any other (attrs hold no numpy array)
+    both = pd.concat([got, got])
+    assert len(both) == 4 and got.copy().attrs["rows"] == got.attrs["rows"]
+
+
+def test_the_spreadsheet_row_of_every_wide_cell(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "wide.xlsx", [["Mã đơn vị", "1.1.2", "1.2"], ["D01", 1, 2], [None, None, None],
+                                           ["D02", 0.5, None]], title_rows=2, sheet="Điểm")
+    got = read_scores(p, fw, units, year=2024)
+    assert got[["unit_code", "node_code"]].values.tolist() == [["D01", "1.1.2"], ["D01", "1.2"], ["D02", "1.1.2"],
+                                                               ["D02", "1.2"]]
+    assert list(got.attrs["rows"]) == [4, 4, 6, 6]
+    assert (got.attrs["file"], got.attrs["sheet"]) == ("wide.xlsx", "Điểm")
+
+
+def test_bonus_and_penalty_are_held_to_the_caps_per_unit_and_year(tmp_path, fw, units):
+    # fw: bonus_cap 1, penalty_cap 1
+    p = write_csv(tmp_path / "caps.csv", [
+        ["unit_code", "year", "node_code", "self_score", "Điểm thưởng", "Điểm trừ"],
+        ["D01", "2024", "1.2", "2", "0,5", ""],
+        ["D01", "2024", "1.1.2", "1", "0,75", "-1"],   # D01 2024: bonus 1.25 in all; a negative penalty
+        ["D01", "2023", "1.2", "1", "1", "1"],          # another year: within the caps
+        ["D02", "2024", "1.2", "1", "", "1,5"],         # one penalty over the cap
+    ])
+    err = expect_failures(p, fw, units)
+    got = {(r.row, r.column, r.value) for r in err.failures.itertuples()}
+    assert got == {(2, "Điểm thưởng", 0.5), (3, "Điểm thưởng", 0.75), (3, "Điểm trừ", "-1"), (5, "Điểm trừ", 1.5)}
+    exp = dict(zip(zip(err.failures["row"], err.failures["column"]), err.failures["expected"]))
+    assert exp[(2, "Điểm thưởng")] == ("bonus points of at most 1 per unit and year (the framework's bonus cap); "
+                                        "D01, 2024 has 1.25 in all, on rows 2, 3")
+    assert exp[(5, "Điểm trừ")] == "penalty points of at most 1 per unit and year (the framework's penalty cap)"
+    assert exp[(3, "Điểm trừ")] == "points >= 0"
+
+
+def test_bonus_without_a_cap_is_read_with_a_warning(tmp_path, units):
+    fw = read_framework_yaml(FW_YAML.replace("bonus_cap: 1\n", ""), "test_fw.yaml")
+    p = write_csv(tmp_path / "b.csv", [["unit_code", "year", "node_code", "self_score", "bonus"],
+                                       ["D01", "2024", "1.2", "2", "3"]])
+    got = read_scores(p, fw, units)
+    assert got["bonus"].tolist() == [3.0]
+    assert got.attrs["warnings"] == ["column bonus holds bonus points, but framework test_fw has no bonus cap: "
+                                     "the results do not count them"]
+
+
+def test_duplicates_show_what_was_written(tmp_path, fw, units):
+    p = write_csv(tmp_path / "dup.csv", [["unit_code", "year", "node_code", "self_score"],
+                                         ["D01", "2024", "1.2", "2"], [" D01 ", "2024", "1.2.", "1"]])
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {(2, "node_code", "1.2"), (3, "node_code", "1.2.")}
+    assert set(err.failures["expected"]) == {"one row per unit, year and node: D01, 2024, 1.2 is also on row 3",
+                                             "one row per unit, year and node: D01, 2024, 1.2 is also on row 2"}
+    q = write_xlsx(tmp_path / "dupw.xlsx", [["unit_code", "year", "1.2"], ["D01", 2024, 1], ["D01 ", 2024, 2]])
+    err = expect_failures(q, fw, units)
+    assert failures(err) == {(2, "unit_code", "D01"), (3, "unit_code", "D01 ")}
+
+
+def test_progress_is_reported_in_coarse_steps(tmp_path, fw, units):
+    p = write_csv(tmp_path / "ok.csv", [["unit_code", "year", "node_code", "self_score"], ["D01", "2024", "1.2", "2"]])
+    seen = []
+    read_scores(p, fw, units, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    bad = write_csv(tmp_path / "bad.csv", [["unit_code", "year", "node_code", "self_score"], ["D01", "2024", "1.2", "x"]])
+    seen.clear()
+    expect_failures(bad, fw, units, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 3), (1, 3), (2, 3)]
+
+    class Stop(Exception):
+        pass
+
+    def cancel(done, total):
+        if done == 1:
+            raise Stop
+    with pytest.raises(Stop):
+        read_scores(p, fw, units, progress=cancel)
