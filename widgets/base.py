@@ -49,7 +49,11 @@ __all__ = [
     "local_time",
     "css_code",
     "make",
+    "XLSX",
 ]
+
+#: The media type of the xlsx files the apps offer for download.
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: Times are shown in the workbench's time zone (``PARINDEX_TZ``, default Vietnam's).
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"

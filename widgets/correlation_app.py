@@ -31,12 +31,11 @@ from parindex_lib.external import load_external  # noqa: E402
 from parindex_lib.figures import correlation_heatmap, figure_bytes, scatter_fit  # noqa: E402
 from parindex_lib.i18n import read_number  # noqa: E402
 
-from .base import App, download_link, esc, html_table  # noqa: E402
+from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
 __all__ = ["CorrelationApp", "CorrelationModel"]
 
 _DESC = {"description_width": "initial"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Indices to compare with (the PAR INDEX is always the x side).
 OTHER_INDICES = ("PCI", "PAPI", "SIPAS")
 

@@ -23,11 +23,10 @@ from parindex_lib.errors import AccessDenied, ValidationError
 from parindex_lib.importing import read_scores, score_template
 
 from . import policy
-from .base import App, download_link, esc, html_table
+from .base import XLSX, App, download_link, esc, html_table
 
 __all__ = ["ImportWizardApp"]
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _DESC = {"description_width": "initial"}
 _PREVIEW_ROWS = 15
 

@@ -30,12 +30,11 @@ from parindex_lib.errors import ConflictError  # noqa: E402
 from parindex_lib.framework import Framework  # noqa: E402
 from parindex_lib.results import results_table  # noqa: E402
 
-from .base import App, download_link, esc, html_table  # noqa: E402
+from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
 __all__ = ["PlannerApp", "PlannerModel"]
 
 _DESC = {"description_width": "initial"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: The plan picker's value for a new action (stored actions have ids from 1).
 NEW_ACTION = 0
 #: External variables the priorities can be weighted by.

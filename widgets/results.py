@@ -28,12 +28,11 @@ from parindex_lib.framework import Framework  # noqa: E402
 from parindex_lib.ranking import deductions  # noqa: E402
 from parindex_lib.results import RESULTS_TABLE_COLUMNS, results_table  # noqa: E402
 
-from .base import App, download_link, esc, html_table  # noqa: E402
+from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
 __all__ = ["ResultsApp", "ResultsModel", "rank_change_text"]
 
 _DESC = {"description_width": "initial"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def rank_change_text(change: Any, tr) -> tuple[str, str]:
