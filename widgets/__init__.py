@@ -19,7 +19,8 @@ module                     app
 =========================  ===========================================================
 
 Shared pieces: :mod:`widgets.base` (environment, messages, escaping),
-:mod:`widgets.sheet` (the state of one scoring sheet), :mod:`widgets.policy`
+:mod:`widgets.sheet` (the state of one scoring sheet), :mod:`widgets.sheet_app`
+(what the self-assessment and appraisal apps do alike), :mod:`widgets.policy`
 (which app a role may use, the apps' own locks) and :mod:`widgets.testing`
 (small stores for tests and benchmarks).
 """

@@ -11,17 +11,17 @@ Approving locks the sheet. The history comes from the audit log.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import ipywidgets as W
 import pandas as pd
 
-from parindex_lib.errors import AccessDenied, ValidationError
+from parindex_lib.errors import AccessDenied
 
 from . import policy
-from .base import App, css_code, esc, html_table, local_time, make
-from .sheet import Sheet, field_layout
+from .base import css_code, esc, html_table, local_time, make
+from .sheet import SaveReport, blank
+from .sheet_app import SheetApp
 
 __all__ = ["AppraisalApp"]
 
@@ -29,33 +29,14 @@ APPRAISAL_FIELDS = ("appraised_score", "appraisal_reason", "bonus", "penalty")
 _DESC = {"description_width": "130px"}
 
 
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-class AppraisalApp(App):
+class AppraisalApp(SheetApp):
     """Appraisal of one unit's submitted scoring sheet."""
 
     title_key = "appraisal.title"
     app_class = "pi-appraisal"
 
-    @classmethod
-    def warm_up(cls, session: Any) -> None:
-        assessments = session.assessments()
-        if len(assessments):
-            first = assessments.iloc[-1]
-            Sheet.load(session, str(first["unit_code"]), int(first["year"])).totals()
-
     def build(self) -> None:
-        self.sheet: Sheet | None = None
-        self._leaf: dict[str, dict[str, W.Widget]] = {}
-        self._crit: dict[str, W.HTML] = {}
-        self._built: set[int] = set()
-        self._field_codes: list[str] = []
+        self._start_sheet_state()
         with self.session() as s:
             role = s.role
             if not policy.may_use(role, "appraisal"):
@@ -137,10 +118,7 @@ class AppraisalApp(App):
 
     # -- events ---------------------------------------------------------------------
     def _on_pick(self, change: dict) -> None:
-        if self.sheet is not None and self.sheet.changed():
-            with self.syncing():
-                change["owner"].value = change["old"]
-            self.show_warning(self.tr("self.unsaved", n=len(self.sheet.changed())))
+        if self._switch_refused(change):
             return
         if change["owner"] is self._unit:
             with self.syncing():
@@ -152,16 +130,12 @@ class AppraisalApp(App):
         unit, year = self._unit.value, self._year.value
         self._leaf.clear()
         self._crit.clear()
-        self._built = set()
+        self._built_fields = set()
         self._history.value = ""
-        if unit is None or year is None:
-            self.sheet = None
-            self._fields.children = []
+        sheet = self._load_sheet(unit, year)
+        if sheet is None:
             return
-        with self.session() as s:
-            self.sheet = Sheet.load(s, unit, int(year))
-        sheet = self.sheet
-        answered = any(not _blank(r.get("unit_response")) for r in sheet.stored.values())
+        answered = any(not blank(r.get("unit_response")) for r in sheet.stored.values())
         with self.syncing():
             self._round.value = 2 if answered else 1
             fields = sheet.framework.fields
@@ -174,23 +148,6 @@ class AppraisalApp(App):
             self._penalty.value = self._as_text(sheet.value(anchor, "penalty"))
             self._bonus_reason.value = ""
             self._history_box.selected_index = None
-
-    def _on_field_opened(self, change: dict) -> None:
-        index = change["new"]
-        if index is None or index in self._built or self.sheet is None:
-            return
-        rows: list[W.Widget] = []
-        totals = self._appraised_totals()
-        for kind, code in field_layout(self.sheet.framework, self._field_codes[index]):
-            if kind == "criterion":
-                head = make(W.HTML, "pi-criterion", value=self._crit_html(code, totals))
-                self._crit[code] = head
-                rows.append(head)
-            else:
-                rows.append(self._leaf_row(code))
-        with self.syncing():
-            self._fields.children[index].children = rows
-            self._built.add(index)
 
     def _on_history(self, change: dict) -> None:
         if change["new"] is not None:
@@ -211,10 +168,10 @@ class AppraisalApp(App):
         for code in sheet.leaves.index:
             if sheet.node(code)["assessed_by"] != "self":
                 continue
-            if _blank(sheet.value(code, "appraised_score")) and not _blank(sheet.value(code, "self_score")):
+            if blank(sheet.value(code, "appraised_score")) and not blank(sheet.value(code, "self_score")):
                 sheet.set(code, "appraised_score", sheet.stored_value(code, "self_score"))
         for code in self._leaf:
-            self._fill_leaf(code)
+            self._apply_leaf_state(code)
 
     def _on_save(self) -> None:
         sheet = self.sheet
@@ -232,7 +189,7 @@ class AppraisalApp(App):
             text = sheet.value(code, "appraisal_reason")
             if code == anchor and bonus_reason:
                 return bonus_reason
-            return None if _blank(text) else str(text)
+            return None if blank(text) else str(text)
 
         def extra(code: str) -> dict[str, Any]:
             draft = sheet.drafts.get(code, {})
@@ -242,28 +199,25 @@ class AppraisalApp(App):
             sheet.assessment = s.assessment(sheet.unit_code, sheet.year)
             policy.require_appraisable(sheet.assessment)
             report = sheet.save(s, APPRAISAL_FIELDS, reason=reason, extra=extra, check=policy.missing_reasons)
-        time = local_time(report.at).strftime("%H:%M")
-        if report.saved:
-            self._save_status.value = f'<span role="status">{esc(self.tr("common.saved_at", time=time))}</span>'
-            self._history.value = ""
-            if self._history_box.selected_index is not None:
-                self._load_history()
-        if not report.failures.empty:
-            text = self.tr("self.not_saved_invalid", n=len(report.failures))
-            if report.saved:
-                text = self.tr("appraisal.saved", n=len(report.saved), time=time) + " " + text
-            self.show_error(ValidationError(text, report.failures), row_label=self.tr("appraisal.col_row"))
-        elif report.conflicts:
-            lines = "".join(
-                f"<li>{esc(self.tr('self.conflict_row', code=c, field=e.field, yours=self._shown(e.yours), theirs=self._shown(e.theirs), who=e.changed_by or '?'))}</li>"
-                for c, e in report.conflicts.items())
-            self.show_warning(self.tr("self.conflict_title"), f"<ul>{lines}</ul>")
-            with self.session() as s:
-                for code in list(report.conflicts):
-                    sheet.keep_theirs(s, code)
-                    self._fill_leaf(code)
-        else:
-            self.show_info(self.tr("appraisal.saved", n=len(report.saved), time=time))
+        self._show_save_report(report, "appraisal.saved", self._take_theirs, on_saved=self._history_outdated)
+
+    def _history_outdated(self) -> None:
+        self._history.value = ""
+        if self._history_box.selected_index is not None:
+            self._load_history()
+
+    def _take_theirs(self, report: SaveReport) -> None:
+        """Show both values of each conflict and take the stored one (the appraiser can type theirs again)."""
+        sheet = self.sheet
+        assert sheet is not None
+        lines = "".join(
+            f"<li>{esc(self.tr('self.conflict_row', code=c, field=e.field, yours=self._shown(e.yours), theirs=self._shown(e.theirs), who=e.changed_by or '?'))}</li>"
+            for c, e in report.conflicts.items())
+        self.show_warning(self.tr("self.conflict_title"), f"<ul>{lines}</ul>")
+        with self.session() as s:
+            for code in list(report.conflicts):
+                sheet.keep_theirs(s, code)
+                self._apply_leaf_state(code)
 
     def _on_approve(self) -> None:
         sheet = self.sheet
@@ -327,11 +281,7 @@ class AppraisalApp(App):
         return state
 
     def _error_html(self, code: str) -> str:
-        sheet = self.sheet
-        problem = None if sheet is None else sheet.number_problem(code, "appraised_score")
-        if problem is None:
-            return ""
-        return f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>'
+        return self._number_problem_html(code, "appraised_score")
 
     def _leaf_row(self, code: str) -> W.Widget:
         cls = css_code(code)
@@ -356,27 +306,12 @@ class AppraisalApp(App):
         self._leaf[code] = parts
         return row
 
-    def _fill_leaf(self, code: str) -> None:
-        """Bring one leaf's widgets in line with :meth:`_leaf_state` (language, values, lock)."""
-        parts = self._leaf.get(code)
-        if parts is None or self.sheet is None:
-            return
-        with self.syncing():
-            for key, traits in self._leaf_state(code).items():
-                for name, value in traits.items():
-                    setattr(parts[key], name, value)
-
     def _appraised_totals(self) -> dict[str, tuple[float, float]]:
         assert self.sheet is not None
         return self.sheet.totals(("self_score", "appraised_score", "survey_points", "bonus", "penalty"))
 
-    def _crit_html(self, code: str, totals: dict[str, tuple[float, float]]) -> str:
-        assert self.sheet is not None
-        node = self.sheet.framework.node(code)
-        p, m = totals.get(code, (math.nan, float(node["max_points"])))
-        name = (node["name_en"] or node["name_vi"]) if self.lang == "en" else node["name_vi"]
-        return (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
-                f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
+    def _tree_totals(self) -> dict[str, tuple[float, float]]:
+        return self._appraised_totals()
 
     def _unit_side(self, code: str) -> str:
         sheet = self.sheet
@@ -387,37 +322,29 @@ class AppraisalApp(App):
                     f'{esc(self.tr("self.survey_readonly", points=self.num(sheet.stored_value(code, "survey_points"))))}'
                     "</span>")
         rec = sheet.stored.get(code, {})
-        links = [] if _blank(rec.get("evidence")) else [str(rec.get("evidence"))]
+        links = [] if blank(rec.get("evidence")) else [str(rec.get("evidence"))]
         files = sheet.files(code)
         names = [str(n) for n in files["name"]] if len(files) else []
         evidence = ", ".join(links + names) or self.tr("appraisal.no_evidence")
         parts = [f'<div><b>{esc(self.tr("appraisal.self_score"))}:</b> {esc(self.num(rec.get("self_score")))}</div>',
                  f'<div><b>{esc(self.tr("appraisal.evidence"))}:</b> {esc(evidence)}</div>']
-        if not _blank(rec.get("explanation")):
+        if not blank(rec.get("explanation")):
             parts.append(f'<div><b>{esc(self.tr("appraisal.explanation"))}:</b> {esc(rec.get("explanation"))}</div>')
-        if not _blank(rec.get("unit_response")):
+        if not blank(rec.get("unit_response")):
             parts.append(f'<div class="pi-msg-warning"><b>{esc(self.tr("appraisal.unit_response"))}:</b> '
                          f'{esc(rec.get("unit_response"))}</div>')
         return "".join(parts)
 
     def _as_text(self, value: Any) -> str:
-        if _blank(value):
+        if blank(value):
             return ""
         if isinstance(value, float):
             return self.num(value, 4)
         return str(value)
 
-    def _shown(self, value: Any) -> str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return self.num(value)
-        return "–" if value is None else str(value)
-
     # -- language and refresh -------------------------------------------------------------------
     def translate(self) -> None:
-        if self.sheet is not None:
-            self.set_field_options(self._jump, self.sheet.framework)
-        self._unit.description = self.tr("common.unit")
-        self._year.description = self.tr("common.year")
+        self._translate_pickers()
         self._round.description = self.tr("appraisal.round")
         self._round.tooltips = [self.tr("appraisal.round_1"), self.tr("appraisal.round_2")]
         self._save.description = self.tr("appraisal.save")
@@ -426,7 +353,7 @@ class AppraisalApp(App):
         self._bonus_reason.description = self.tr("appraisal.bonus_reason")
         self._history_box.titles = (self.tr("appraisal.history"),)
         for code in list(self._leaf):
-            self._fill_leaf(code)
+            self._apply_leaf_state(code)
         if self._history.value:
             self._load_history()
 
@@ -454,15 +381,7 @@ class AppraisalApp(App):
         appraised = self._appraised_totals()
         self._totals.value = (f'<div class="pi-total">{esc(self.tr("appraisal.total_self", points=self_totals["total"][0]))}'
                               f' · {esc(self.tr("appraisal.total_appraised", points=appraised["total"][0]))}</div>')
-        en = self.lang == "en"
-        titles = []
-        for rec in fw.fields.itertuples(index=False):
-            p, m = appraised.get(str(rec.code), (math.nan, rec.max_points))
-            name = (rec.name_en or rec.name_vi) if en else rec.name_vi
-            titles.append(self.tr("self.field_total", code=rec.code, name=name, points=float(p), max=float(m)))
-        self._fields.titles = tuple(titles)
-        for code, head in self._crit.items():
-            head.value = self._crit_html(code, appraised)
+        self._show_tree_totals(appraised)
         for code, parts in self._leaf.items():
             if "score" not in parts:
                 continue

@@ -12,54 +12,34 @@ Submitting locks the sheet; a deadline locks it too.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import math
-from typing import Any
+from typing import Any, Callable
 
 import ipywidgets as W
 import pandas as pd
 
-from parindex_lib.errors import ValidationError
-
 from . import policy
-from .base import App, css_code, esc, local_time, make
-from .sheet import Sheet
+from .base import css_code, esc, local_time, make
+from .sheet import blank
+from .sheet_app import SheetApp
 
 __all__ = ["SelfAssessmentApp"]
-
-
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 SELF_FIELDS = ("self_score", "explanation", "evidence")
 RESPONSE_FIELDS = ("unit_response",)
 _DESC = {"description_width": "150px"}
 
 
-class SelfAssessmentApp(App):
+class SelfAssessmentApp(SheetApp):
     """Self-assessment of one unit's scoring sheet for one year."""
 
     title_key = "self.title"
     app_class = "pi-self-assessment"
 
     # -- construction --------------------------------------------------------------
-    @classmethod
-    def warm_up(cls, session: Any) -> None:
-        assessments = session.assessments()
-        if len(assessments):
-            first = assessments.iloc[-1]
-            Sheet.load(session, str(first["unit_code"]), int(first["year"])).totals()
-
     def build(self) -> None:
-        self.sheet: Sheet | None = None
-        self._leaf: dict[str, dict[str, W.Widget]] = {}
-        self._crit: dict[str, W.HTML] = {}
-        self._built_fields: set[int] = set()
+        self._start_sheet_state()
         self._confirm_submit = False
         self._selection: tuple[str | None, int | None] = (None, None)
         with self.session() as s:
@@ -121,45 +101,24 @@ class SelfAssessmentApp(App):
 
     # -- events -----------------------------------------------------------------------
     def _on_unit(self, change: dict) -> None:
-        if not self._leave_allowed(revert=("unit", change["old"])):
+        if self._switch_refused(change):
             return
         with self.syncing():
             self._fill_years(change["new"])
         self._open(self._unit.value, self._year.value)
 
     def _on_year(self, change: dict) -> None:
-        if not self._leave_allowed(revert=("year", change["old"])):
+        if self._switch_refused(change):
             return
         self._open(self._unit.value, self._year.value)
-
-    def _leave_allowed(self, revert: tuple[str, Any]) -> bool:
-        """Refuse to switch sheets while changes are unsaved (the person's work is never dropped)."""
-        if self.sheet is None or not self.sheet.changed():
-            return True
-        with self.syncing():
-            if revert[0] == "unit":
-                self._unit.value = revert[1]
-            else:
-                self._year.value = revert[1]
-        self.show_warning(self.tr("self.unsaved", n=len(self.sheet.changed())))
-        return False
 
     def _open(self, unit: str | None, year: int | None) -> None:
         self.clear_message()
         self._confirm_submit = False
-        if unit is None or year is None:
-            self.sheet = None
-            self._fields.children = []
+        if self._load_sheet(unit, year) is None:
             return
-        with self.session() as s:
-            self.sheet = Sheet.load(s, unit, int(year))
         self._selection = (unit, int(year))
         self._build_tree()
-
-    def _on_field_opened(self, change: dict) -> None:
-        index = change["new"]
-        if index is not None:
-            self._build_field(index)
 
     def _on_input(self, code: str, name: str, change: dict) -> None:
         if self.sheet is None:
@@ -204,19 +163,7 @@ class SelfAssessmentApp(App):
         self._show_report(report)
 
     def _show_report(self, report: Any) -> None:
-        time = local_time(report.at).strftime("%H:%M")
-        if report.saved:
-            self._save_status.value = f'<span role="status">{esc(self.tr("common.saved_at", time=time))}</span>'
-        if not report.failures.empty:
-            text = self.tr("self.not_saved_invalid", n=len(report.failures))
-            if report.saved:
-                text = self.tr("self.saved", n=len(report.saved), time=time) + " " + text
-            self.show_error(ValidationError(text,
-                                            report.failures), row_label=self.tr("appraisal.col_row"))
-        elif report.conflicts:
-            self.show_warning(self.tr("self.conflict_title"))
-        else:
-            self.show_info(self.tr("self.saved", n=len(report.saved), time=time))
+        self._show_save_report(report, "self.saved", lambda _: self.show_warning(self.tr("self.conflict_title")))
         self._show_conflicts()
 
     def _show_conflicts(self) -> None:
@@ -233,11 +180,6 @@ class SelfAssessmentApp(App):
                 rows.append(W.HBox([W.HTML(f'<div class="pi-msg-warning">{esc(text)}</div>'), mine, theirs],
                                    layout=W.Layout(align_items="center", flex_flow="row wrap")))
         self._conflicts.children = rows
-
-    def _shown(self, value: Any) -> str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return self.num(value)
-        return "–" if value is None else str(value)
 
     def _resolve(self, code: str, mine: bool) -> None:
         sheet = self.sheet
@@ -293,36 +235,13 @@ class SelfAssessmentApp(App):
         self._field_codes = fields["code"].astype(str).tolist()
         self.set_field_options(self._jump, sheet.framework)
 
-    def _build_field(self, index: int) -> None:
-        if index in self._built_fields or self.sheet is None:
-            return
-        sheet = self.sheet
-        nodes = sheet.framework.nodes
-        field_code = self._field_codes[index]
-        rows: list[W.Widget] = []
-        totals = sheet.totals()
-        answerable = self._adjusted_now()
-        for child in nodes[nodes["parent_code"] == field_code].itertuples(index=False):
-            if child.is_leaf:
-                rows.append(self._leaf_row(str(child.code), answerable))
-                continue
-            head = make(W.HTML, "pi-criterion", value=self._crit_html(str(child.code), totals))
-            self._crit[str(child.code)] = head
-            rows.append(head)
-            for leaf in nodes[nodes["parent_code"] == child.code].itertuples(index=False):
-                rows.append(self._leaf_row(str(leaf.code), answerable))
-        with self.syncing():
-            self._fields.children[index].children = rows
-            self._built_fields.add(index)
+    def _tree_totals(self) -> dict[str, tuple[float, float]]:
+        assert self.sheet is not None
+        return self.sheet.totals()
 
-    def _crit_html(self, code: str, totals: dict[str, tuple[float, float]]) -> str:
-        sheet = self.sheet
-        assert sheet is not None
-        node = sheet.framework.node(code)
-        p, m = totals.get(code, (math.nan, float(node["max_points"])))
-        name = (node["name_en"] or node["name_vi"]) if self.lang == "en" else node["name_vi"]
-        return (f'<h3 class="pi-criterion-title">{esc(code)}. {esc(name)} — '
-                f'{esc(self.num(p))} / {esc(self.num(m))}</h3>')
+    def _leaf_row_maker(self) -> Callable[[str], W.Widget]:
+        answerable = self._adjusted_now()  # once per field, not per leaf
+        return lambda code: self._leaf_row(code, answerable)
 
     def _leaf_state(self, code: str, answerable: set[str] | None = None) -> dict[str, dict[str, Any]]:
         """Every trait of one leaf's widgets, from the sheet, the language and the lock.
@@ -387,10 +306,7 @@ class SelfAssessmentApp(App):
         sheet = self.sheet
         if sheet is None or sheet.node(code)["assessed_by"] != "self":
             return ""
-        problem = sheet.number_problem(code, "self_score")
-        if problem is None:
-            return ""
-        return f'<div class="pi-inline-error" role="alert">{esc(self.tr(problem[0], **problem[1]))}</div>'
+        return self._number_problem_html(code, "self_score")
 
     def _adjusted_now(self) -> set[str]:
         """Leaves the unit may answer now (explanation round), computed once per refresh."""
@@ -401,14 +317,14 @@ class SelfAssessmentApp(App):
         sheet = self.sheet
         assert sheet is not None
         adjusted = code in (answerable if answerable is not None else self._adjusted_now())
-        answered = not _blank(sheet.stored_value(code, "unit_response"))
+        answered = not blank(sheet.stored_value(code, "unit_response"))
         if not (adjusted or (sheet.status != "draft" and answered)):
             return False, False, ""
         a = sheet.stored_value(code, "appraised_score")
         reason = sheet.stored_value(code, "appraisal_reason")
         html = (f'<div class="pi-msg-warning">{esc(self.tr("appraisal.appraised_score"))}: '
                 f'{esc(self.num(a))} — {esc(self.tr("appraisal.reason"))}: '
-                f'{esc("" if _blank(reason) else reason)}</div>')
+                f'{esc("" if blank(reason) else reason)}</div>')
         return True, adjusted, html
 
     def _leaf_row(self, code: str, answerable: set[str] | None = None) -> W.Widget:
@@ -459,22 +375,6 @@ class SelfAssessmentApp(App):
         self._leaf[code] = parts
         return row
 
-    def _apply_leaf_state(self, code: str) -> None:
-        """Bring one leaf's widgets in line with :meth:`_leaf_state` (language, values, lock)."""
-        parts = self._leaf.get(code)
-        if parts is None or self.sheet is None:
-            return
-        with self.syncing():
-            for key, traits in self._leaf_state(code).items():
-                widget = parts[key]
-                traits = dict(traits)
-                if "display" in traits:
-                    widget.layout.display = traits.pop("display")
-                if "options" in traits:
-                    widget.options = traits.pop("options")
-                for name, value in traits.items():
-                    setattr(widget, name, value)
-
     def _as_text(self, value: Any) -> str:
         if value is None or value is pd.NA:
             return ""
@@ -484,10 +384,7 @@ class SelfAssessmentApp(App):
 
     # -- language and refresh -----------------------------------------------------------------
     def translate(self) -> None:
-        if self.sheet is not None:
-            self.set_field_options(self._jump, self.sheet.framework)
-        self._unit.description = self.tr("common.unit")
-        self._year.description = self.tr("common.year")
+        self._translate_pickers()
         self._save.description = self.tr("self.save")
         self._submit.description = self.tr("self.submit")
         for code in list(self._leaf):
@@ -547,16 +444,7 @@ class SelfAssessmentApp(App):
         totals = sheet.totals()
         points, mx = totals.get("total", (math.nan, sheet.framework.max_points))
         self._total.value = esc(self.tr("self.total", points=float(points), max=float(mx)))
-        en = self.lang == "en"
-        fields = sheet.framework.fields
-        titles = []
-        for rec in fields.itertuples(index=False):
-            p, m = totals.get(str(rec.code), (math.nan, rec.max_points))
-            name = (rec.name_en or rec.name_vi) if en else rec.name_vi
-            titles.append(self.tr("self.field_total", code=rec.code, name=name, points=float(p), max=float(m)))
-        self._fields.titles = tuple(titles)
-        for code, head in self._crit.items():
-            head.value = self._crit_html(code, totals)
+        self._show_tree_totals(totals)
         locked_self = lock is not None
         answerable = self._adjusted_now()
         for code, parts in self._leaf.items():

@@ -23,14 +23,19 @@ from parindex_lib.errors import ConflictError, ValidationError, failure_table
 from parindex_lib.framework import Framework
 from parindex_lib.numbers import parse_number
 
-__all__ = ["Sheet", "SaveReport", "NUMBER_FIELDS", "TEXT_FIELDS", "field_layout"]
+__all__ = ["Sheet", "SaveReport", "NUMBER_FIELDS", "TEXT_FIELDS", "blank", "field_layout"]
 
 NUMBER_FIELDS = ("self_score", "appraised_score", "survey_points", "bonus", "penalty")
 TEXT_FIELDS = ("explanation", "evidence", "appraisal_reason", "unit_response")
 _TOL = 1e-9
 
 
-def _blank(value: Any) -> bool:
+def blank(value: Any) -> bool:
+    """True for a value that holds nothing: None, ``pd.NA``, NaN, or text of spaces only.
+
+    >>> [blank(v) for v in (None, float("nan"), " ", "", 0, 0.0, "0")]
+    [True, True, True, True, False, False, False]
+    """
     if value is None or value is pd.NA:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -40,7 +45,7 @@ def _blank(value: Any) -> bool:
 
 def _number(value: Any) -> float:
     """A number from a stored or typed value; NaN for blank; ValueError for text."""
-    if _blank(value):
+    if blank(value):
         return math.nan
     return parse_number(value)
 
@@ -54,8 +59,8 @@ def _same(field_name: str, a: Any, b: Any) -> bool:
         if math.isnan(x) and math.isnan(y):
             return True
         return not (math.isnan(x) or math.isnan(y)) and abs(x - y) <= _TOL
-    sa = "" if _blank(a) else str(a).strip()
-    sb = "" if _blank(b) else str(b).strip()
+    sa = "" if blank(a) else str(a).strip()
+    sb = "" if blank(b) else str(b).strip()
     return sa == sb
 
 
@@ -239,7 +244,7 @@ class Sheet:
     def anchor(self) -> str:
         """The leaf whose row carries the assessment's bonus and penalty."""
         for code, rec in self.stored.items():
-            if not _blank(rec.get("bonus")) or not _blank(rec.get("penalty")):
+            if not blank(rec.get("bonus")) or not blank(rec.get("penalty")):
                 return code
         selfs = self.leaves[self.leaves["assessed_by"] == "self"]
         return str(selfs.index[0] if len(selfs) else self.leaves.index[0])
@@ -335,7 +340,7 @@ class Sheet:
             elif name == "appraisal_round":
                 rec[name] = v
             else:
-                rec[name] = None if _blank(v) else str(v).strip()
+                rec[name] = None if blank(v) else str(v).strip()
         rec["version"] = int(version)
         draft = self.drafts.get(code, {})
         for name in values:
