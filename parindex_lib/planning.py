@@ -691,7 +691,10 @@ def _clean_action(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[
             clean[name] = None
             return
         s = unicodedata.normalize("NFC", str(v)).strip()
-        if len(s) > limit:
+        if "\x00" in s:  # PostgreSQL cannot store it
+            fails.append({"column": name, "value": s.replace("\x00", "\\x00")[:40],
+                          "expected": "text without the NUL character (shown here as \\x00)"})
+        elif len(s) > limit:
             fails.append({"column": name, "value": s[:40] + "...", "expected": f"at most {limit} characters"})
         clean[name] = s
 
@@ -849,6 +852,9 @@ def save_action(session: Any, unit_code: str, year: int, node_code: str | None =
     if isinstance(expected_version, bool) or not isinstance(expected_version, (int, np.integer)) or expected_version < 0:
         fails.append({"column": "expected_version", "value": expected_version,
                       "expected": "the version you read (0 for a new action)"})
+    if isinstance(reason, str) and "\x00" in reason:
+        fails.append({"column": "reason", "value": reason.replace("\x00", "\\x00"),
+                      "expected": "text without the NUL character (shown here as \\x00)"})
     if fails:
         raise ValidationError(f"action for unit {unit_code}, {year} refused", fails)
     expected_version = int(expected_version)
@@ -922,6 +928,10 @@ def delete_action(session: Any, unit_code: str, year: int, action_id: int, *, ex
     """
     from .store import _now
 
+    if isinstance(reason, str) and "\x00" in reason:
+        raise ValidationError(f"removal of action #{action_id} refused", [
+            {"column": "reason", "value": reason.replace("\x00", "\\x00"),
+             "expected": "text without the NUL character (shown here as \\x00)"}])
     t = action_plans
 
     def body(conn: Any) -> None:

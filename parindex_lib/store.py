@@ -87,6 +87,10 @@ __all__ = [
     "UNIT_COLUMNS",
     "AUDIT_COLUMNS",
     "REFERENCE_COLUMNS",
+    "EXPLANATION_RULE",
+    "REASON_RULE",
+    "needs_explanation",
+    "needs_reason",
 ]
 
 #: Where the embedded database lives when neither a URL nor PARINDEX_DB is given.
@@ -544,9 +548,9 @@ class Store:
     def reset_tenant(self, code: str, name: str, admin_user: str, *, reason: str = "reset tenant") -> dict[str, Any]:
         """Empty a tenant, or create it: a maintenance step for demo and training tenants.
 
-        Removes the tenant's units, assessments, scores, evidence, own
-        frameworks and members in one transaction, makes ``admin_user`` its
-        only member (admin) and sets its name. The audit log is kept, with
+        Removes the tenant's units, assessments, scores, evidence, action
+        plans, own frameworks and members in one transaction, makes
+        ``admin_user`` its only member (admin) and sets its name. The audit log is kept, with
         one row per emptied table (old value: the number of rows).
 
         Parameters
@@ -575,7 +579,8 @@ class Store:
             removed: dict[str, int] = {}
             now = _now()
             changes: list[dict] = []
-            for table in (m.evidence, m.scores, m.assessments, m.units, m.frameworks, m.memberships):
+            # children before parents: action plans and assessments point at units
+            for table in (m.evidence, m.scores, m.action_plans, m.assessments, m.units, m.frameworks, m.memberships):
                 n = conn.execute(delete(table).where(table.c.tenant_id == code)).rowcount
                 removed[table.name] = n
                 if n:
@@ -892,9 +897,13 @@ class Store:
             raise ParindexError("database roles exist only on PostgreSQL")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
             raise ParindexError(f"{role!r} is not a plain role name (lower-case letters, digits, '_')")
-        # every table with a tenant_id, except the audit log (appended to) and the access tokens (none)
+        # every table with a tenant_id (the action plans of revision 0003 included), except the audit log
+        # (appended to) and the access tokens (none)
         writable = [t.name for t in m.metadata.sorted_tables
                     if "tenant_id" in t.c and t.name not in ("audit_log", "access_tokens")]
+        missing = set(m.TENANT_TABLES) - set(writable)
+        if missing:  # pragma: no cover - the models and this list must agree
+            raise ParindexError(f"tenant tables missing from the application role's grants: {sorted(missing)}")
         statements: list[str] = []
 
         def body(conn: Connection) -> None:
@@ -1120,6 +1129,108 @@ def _put_framework(store: Store, conn: Connection, tenant: str | None, fw: Frame
     return {"framework_id": fw.id, "checksum": checksum, "version": cur.version + 1, "action": "update"}
 
 
+#: What the evidence rule asks for (:meth:`TenantSession.save_score`; :meth:`TenantSession.write_scores`
+#: with ``require_explanations=True``).
+EXPLANATION_RULE = "an explanation when there is no evidence"
+#: What the appraisal rule asks for (:meth:`TenantSession.save_score` and :meth:`TenantSession.write_scores`).
+REASON_RULE = "an appraisal_reason when the appraised score differs from the self score"
+_NUL_EXPECTED = "text without the NUL character (shown here as \\x00), which the database cannot store"
+
+
+def _shown_nul(value: str) -> str:
+    """Text with its NUL characters made visible (a failure table never carries a NUL)."""
+    return value.replace("\x00", "\\x00")
+
+
+def _number_or_none(value: Any) -> float | None:
+    """A number from a stored or typed value; None when blank or not a number (the range checks report those)."""
+    if _blank(value) or isinstance(value, bool):
+        return None
+    try:
+        x = float(value) if isinstance(value, (int, float, np.integer, np.floating)) else parse_number(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else float(x)
+
+
+def needs_explanation(values: Mapping[str, Any], *, evidence_required: bool = True, evidence_items: int = 0) -> bool:
+    """Whether a leaf's values break the evidence rule.
+
+    A self score on a leaf whose framework says ``evidence_required`` needs
+    evidence (an evidence file or link attached to the leaf, or ``evidence``
+    text) or, failing that, an ``explanation``.
+
+    Parameters
+    ----------
+    values
+        The leaf's values as they will be stored (the stored row with the
+        new values on top): ``self_score``, ``evidence``, ``explanation``.
+    evidence_required
+        The leaf's ``evidence_required`` (:attr:`Framework.nodes`).
+    evidence_items
+        Evidence files and links attached to the leaf.
+
+    Examples
+    --------
+    >>> needs_explanation({"self_score": 1.5})
+    True
+    >>> needs_explanation({"self_score": 1.5, "explanation": "Đã ban hành"})
+    False
+    >>> needs_explanation({"self_score": 1}, evidence_items=1)
+    False
+    >>> needs_explanation({"self_score": 1.5}, evidence_required=False), needs_explanation({"self_score": None})
+    (False, False)
+    """
+    if not evidence_required or _blank(values.get("self_score")):
+        return False
+    return not evidence_items and _blank(values.get("evidence")) and _blank(values.get("explanation"))
+
+
+def needs_reason(values: Mapping[str, Any]) -> bool:
+    """Whether a leaf's values break the appraisal rule.
+
+    An ``appraised_score`` that differs from the ``self_score`` (or stands
+    without one) needs an ``appraisal_reason``. A value that is not a number
+    breaks no rule here (the range checks refuse it).
+
+    Examples
+    --------
+    >>> needs_reason({"self_score": 3, "appraised_score": 2}), needs_reason({"self_score": 3, "appraised_score": "3,0"})
+    (True, False)
+    >>> needs_reason({"self_score": 3, "appraised_score": 2, "appraisal_reason": "Thiếu báo cáo"})
+    False
+    >>> needs_reason({"appraised_score": 2}), needs_reason({"self_score": 3})
+    (True, False)
+    """
+    appraised = _number_or_none(values.get("appraised_score"))
+    if appraised is None or not _blank(values.get("appraisal_reason")):
+        return False
+    own = _number_or_none(values.get("self_score"))
+    return own is None or abs(appraised - own) > _TOL
+
+
+def _explanation_failure(label: str, self_score: Any, where: Mapping[str, Any]) -> dict[str, Any]:
+    """The failure row of the evidence rule; ``label`` names the leaf (``node 1.2``, ``unit D01, node 1.2``)."""
+    x = _number_or_none(self_score)
+    shown = f" of {x:g}" if x is not None else ""
+    return {**where, "column": "explanation", "value": None,
+            "expected": f"{EXPLANATION_RULE} (no evidence file, link or text): {label} has a self score{shown}"}
+
+
+def _reason_failure(label: str, values: Mapping[str, Any], where: Mapping[str, Any]) -> dict[str, Any]:
+    """The failure row of the appraisal rule; ``label`` names the leaf."""
+    a, s = _number_or_none(values.get("appraised_score")), _number_or_none(values.get("self_score"))
+    own = "no self score" if s is None else f"self score {s:g}"
+    return {**where, "column": "appraisal_reason", "value": None,
+            "expected": f"{REASON_RULE}: {label} has appraised score {a:g}, {own}"}
+
+
+def _refuse_nul_reason(reason: str | None, what: str) -> None:
+    if isinstance(reason, str) and "\x00" in reason:
+        raise ValidationError(f"{what} refused", [
+            {"column": "reason", "value": _shown_nul(reason), "expected": _NUL_EXPECTED}])
+
+
 def _check_values(fw: Framework, node: Mapping[str, Any] | None, node_code: str, values: Mapping[str, Any],
                   where: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Clean one leaf's values and list what is wrong with them.
@@ -1180,6 +1291,8 @@ def _check_values(fw: Framework, node: Mapping[str, Any] | None, node_code: str,
                 clean[key] = None
             elif not isinstance(raw, str):
                 fail(key, raw, "text")
+            elif "\x00" in raw:
+                fail(key, _shown_nul(raw), _NUL_EXPECTED)
             else:
                 clean[key] = _nfc(raw)
         elif key == "appraisal_round":
@@ -1208,6 +1321,16 @@ class TenantSession:
     of the tenant, reads and writes only the tenant's rows (plus shared
     frameworks and reference data, read-only), and audits every change.
     Codes of another tenant's units behave exactly as codes that do not exist.
+
+    Bonus and penalty points (điểm thưởng, điểm trừ) belong to a unit and
+    year, but the schema keeps them in the ``bonus`` and ``penalty`` columns
+    of the score rows (one row per leaf). They are read as one value per
+    assessment: the sum over its rows, capped by the framework's
+    ``bonus_cap`` and ``penalty_cap`` (:func:`parindex_lib.aggregation.roll_up`
+    adds the capped sums to the total only). :meth:`set_adjustment` keeps
+    them on one designated row and refuses values over the caps;
+    :meth:`save_score` and :meth:`write_scores` check each row against the
+    caps, not the sum.
 
     Attributes
     ----------
@@ -1508,6 +1631,7 @@ class TenantSession:
             missing code or name, unknown kind, a code twice, a parent that
             is not a unit of the tenant, bad dates.
         """
+        _refuse_nul_reason(reason, "units")
         need = ["code", "name", "kind"]
         missing = [c for c in need if c not in df.columns]
         if missing:
@@ -1520,6 +1644,9 @@ class TenantSession:
         for i, rec in enumerate(df.to_dict("records")):
             row = int(rec["row"]) if "row" in rec and not _blank(rec["row"]) else i + 2
             r = {"code": _nfc(rec["code"]), "name": _nfc(rec["name"]), "kind": _nfc(rec["kind"])}
+            for c in ("code", "name", "kind", *optional):
+                if isinstance(rec[c], str) and "\x00" in rec[c]:
+                    fails.append({"row": row, "column": c, "value": _shown_nul(rec[c]), "expected": _NUL_EXPECTED})
             if not r["code"]:
                 fails.append({"row": row, "column": "code", "value": rec["code"], "expected": "a unit code"})
             if not r["name"]:
@@ -1957,16 +2084,40 @@ class TenantSession:
             ``unit_response`` (text), ``appraisal_round`` (1, 2, ...).
             Points lie in ``[0, max_points]`` of the node and on its rubric;
             survey nodes take only ``survey_points``, other nodes never.
+            ``bonus`` and ``penalty`` belong to the whole assessment (see
+            :meth:`set_adjustment`); a row holds at most the framework's cap.
 
         Returns
         -------
         int
             The new version (unchanged when every value was already stored).
 
+        Notes
+        -----
+        Two business rules are checked on the row as it will be stored (the
+        stored values with the new ones on top), after the role checks:
+
+        - evidence: a self score on a leaf whose framework says
+          ``evidence_required`` needs evidence (an evidence file or link
+          attached to the leaf with :meth:`add_evidence`, or ``evidence``
+          text) or an ``explanation`` (:data:`EXPLANATION_RULE`); checked
+          when the save changes the self score, the explanation or the
+          evidence text;
+        - appraisal: an ``appraised_score`` that differs from the self score
+          (or stands without one) needs an ``appraisal_reason``
+          (:data:`REASON_RULE`); checked when the save changes the appraised
+          score or its reason.
+
+        :func:`needs_explanation` and :func:`needs_reason` state them for
+        callers that check before saving (the apps).
+
         Raises
         ------
         ValidationError
-            With a failure table naming each bad value and what was expected.
+            With a failure table naming each bad value and what was expected:
+            out of range, off the rubric, text with a NUL character (which
+            PostgreSQL cannot store), or a broken rule (above; the failure
+            names the node).
         ConflictError
             The stored version differs from ``expected_version``.
         NotFound
@@ -1984,6 +2135,7 @@ class TenantSession:
             raise ValidationError("nothing to save", [
                 {"column": "values", "value": None, "expected": "one or more of " + ", ".join(SCORE_FIELDS)}])
         node_code = str(node_code).strip()
+        _refuse_nul_reason(reason, f"score of unit {unit_code}, {year}, node {node_code}")
 
         def body(conn: Connection) -> int:
             a, cur = self._score_context(conn, unit_code, year, node_code)
@@ -2012,6 +2164,7 @@ class TenantSession:
                     raise conflict(None)
                 roles.require_score_write(self.role, self.unit_codes, a._mapping,
                                           [k for k, v in clean.items() if v is not None], user=self.user)
+                self._require_rules(conn, a, node, node_code, clean, {k for k, v in clean.items() if v is not None})
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(s).values(tenant_id=self.tenant, assessment_id=a.id, node_code=node_code,
@@ -2027,6 +2180,8 @@ class TenantSession:
                 return expected_version  # nothing changed: no new version, nothing to audit
             changed = {d["field"] for d in diff}
             roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(changed), user=self.user)
+            self._require_rules(conn, a, node, node_code, {**{c: cur._mapping[c] for c in SCORE_FIELDS}, **clean},
+                                changed)
             # values equal within the tolerance keep their stored form (the database sees no change to them)
             stored = {k: v for k, v in clean.items() if k in changed}
             res = conn.execute(update(s).where(s.c.id == cur.id, s.c.version == expected_version).values(
@@ -2038,13 +2193,56 @@ class TenantSession:
 
         return self._run(body, write=True, member_check=False)
 
+    def _require_rules(self, conn: Connection, a: Any, node: Mapping[str, Any], node_code: str,
+                       merged: Mapping[str, Any], changed: set[str]) -> None:
+        """Refuse values that break the evidence or the appraisal rule (after the role checks).
+
+        ``merged``: the row as it will be stored; ``changed``: the fields this write changes. The
+        evidence rule is checked when the write touches the self score, the explanation or the
+        evidence text; the appraisal rule when it touches the appraised score or its reason (an
+        editor changing a self score is not refused for a reason only an appraiser can give).
+        """
+        fails = []
+        where = {"row": None}
+        if changed & {"self_score", "explanation", "evidence"} and needs_explanation(
+                merged, evidence_required=bool(node.get("evidence_required", True))):
+            e = m.evidence
+            items = conn.execute(select(e.c.id).where(e.c.tenant_id == self.tenant, e.c.assessment_id == a.id,
+                                                      e.c.node_code == node_code).limit(1)).first()
+            if items is None:
+                fails.append(_explanation_failure(f"node {node_code}", merged.get("self_score"), where))
+        if changed & {"appraised_score", "appraisal_reason"} and needs_reason(merged):
+            fails.append(_reason_failure(f"node {node_code}", merged, where))
+        if fails:
+            raise ValidationError(f"score of unit {a.unit_code}, {a.year}, node {node_code} refused", fails)
+
     def write_scores(self, df: pd.DataFrame, *, source: str, framework_id: str | None = None,
-                     blank: str = "keep", reason: str | None = None) -> dict[str, int]:
+                     blank: str = "keep", reason: str | None = None,
+                     require_explanations: bool = False, require_reasons: bool | None = None) -> dict[str, int]:
         """Write a table of scores all at once, or nothing (one transaction).
 
         Every row is checked first; any problem refuses the whole table with
         a failure table listing every bad row. Missing draft assessments are
         created with ``framework_id``. Each changed value gets one audit row.
+
+        The business rules of :meth:`save_score` apply to a table as
+        follows; every offending row is listed, naming the unit and the
+        node.
+
+        - The appraisal rule applies to the rows that carry an
+          ``appraised_score`` differing from the self score (the row's,
+          else the stored one): they need an ``appraisal_reason`` (the
+          row's, else the stored one). By default only when the table has
+          an ``appraisal_reason`` column: the score files the importer reads
+          (:func:`parindex_lib.importing.read_scores`, wide sheets of
+          appraised scores included) carry no reasons, and refusing them
+          would leave appraisal results no way in from a file.
+        - The evidence rule (a self score on an ``evidence_required`` leaf
+          needs evidence or an explanation) only with
+          ``require_explanations=True``: score files rarely carry the
+          evidence (files are attached in the self-assessment app) and many
+          leave the explanation of some rows empty, so a default import
+          does not refuse them.
 
         Parameters
         ----------
@@ -2052,12 +2250,19 @@ class TenantSession:
             Long form: columns ``unit_code``, ``year``, ``node_code`` and any
             of ``self_score``, ``appraised_score``, ``survey_points``,
             ``bonus``, ``penalty``, ``explanation``, ``evidence``,
-            ``appraisal_reason``, ``unit_response``, ``appraisal_round``. An
-            optional ``row`` column gives the row numbers shown in failures
-            (default: position + 2, as in a spreadsheet with a header).
+            ``appraisal_reason``, ``unit_response``, ``appraisal_round``.
             Columns ``file``, ``sheet``, ``unit_name``, ``node_name``,
             ``name_vi``, ``name_en``, ``level``, ``max_points``, ``points``
             are ignored; a ``framework_id`` column must match the assessments.
+
+            Failures name the place each row came from: an optional ``row``
+            column gives the row numbers; else ``df.attrs["rows"]`` (set by
+            :func:`parindex_lib.importing.read_scores`: the spreadsheet row
+            of each long row) when it holds one number per row of ``df``;
+            else the position + 2, as in a spreadsheet with a header.
+            ``df.attrs["file"]`` and ``df.attrs["sheet"]`` (or the ``file``
+            and ``sheet`` of ``df.attrs["source"]``) name the file and the
+            sheet; without them the file is ``source``.
         source
             Where the table comes from (a file name); shown in failures and
             recorded in the audit log.
@@ -2069,6 +2274,12 @@ class TenantSession:
             ``"clear"``: a blank cell clears it.
         reason
             Audit reason (default ``"import <source>"``).
+        require_explanations
+            Also apply the evidence rule (see above) to every row that
+            writes a self score, an explanation or evidence text.
+        require_reasons
+            Apply the appraisal rule (see above): True always, False never,
+            None (default) when ``df`` has an ``appraisal_reason`` column.
 
         Returns
         -------
@@ -2079,27 +2290,39 @@ class TenantSession:
         Raises
         ------
         ValidationError
-            Listing every bad row; nothing is written.
+            Listing every bad row; nothing is written. A text with a NUL
+            character (which PostgreSQL cannot store) is one of them.
         """
         if blank not in ("keep", "clear"):
             raise ValidationError("bad option", [{"column": "blank", "value": blank, "expected": "keep or clear"}])
         src = str(source)
+        why = reason or f"import {src}"
+        _refuse_nul_reason(why, f"scores in {src}")
+        fname, sheet, attr_rows, header_row = _table_origin(df, src)
         keys = ["unit_code", "year", "node_code"]
         missing = [c for c in keys if c not in df.columns]
         fields = [c for c in SCORE_FIELDS if c in df.columns]
         unknown = [c for c in df.columns if c not in keys and c not in SCORE_FIELDS and c not in _INFO_COLUMNS]
-        head = [{"file": src, "row": 1, "column": c, "value": None, "expected": "columns unit_code, year, node_code"}
-                for c in missing]
-        head += [{"file": src, "row": 1, "column": c, "value": c,
+        top = {"file": fname, "sheet": sheet, "row": header_row}
+        head = [{**top, "column": c, "value": None, "expected": "columns unit_code, year, node_code"} for c in missing]
+        head += [{**top, "column": c, "value": c,
                   "expected": "a known column: " + ", ".join(keys + list(SCORE_FIELDS))} for c in unknown]
         if not fields and not missing:
-            head.append({"file": src, "row": 1, "column": None, "value": None,
+            head.append({**top, "column": None, "value": None,
                          "expected": "at least one value column: " + ", ".join(SCORE_FIELDS)})
         if head:
             raise ValidationError(f"scores in {src} refused", head)
         n = len(df)
-        rows = (pd.to_numeric(df["row"], errors="coerce").fillna(0).astype(int).tolist() if "row" in df.columns
-                else list(range(2, n + 2)))
+        if "row" in df.columns:
+            rows = pd.to_numeric(df["row"], errors="coerce").fillna(0).astype(int).tolist()
+        elif attr_rows is not None:
+            rows = attr_rows
+        else:
+            rows = list(range(2, n + 2))
+
+        def at(i: int) -> dict[str, Any]:
+            return {"file": fname, "sheet": sheet, "row": rows[i]}
+
         units_col = [_nfc(v) or "" for v in df["unit_code"].tolist()]
         nodes_col = [("" if _blank(v) else str(v).strip()) for v in df["node_code"].tolist()]
         fails: list[dict] = []
@@ -2109,7 +2332,7 @@ class TenantSession:
                 years_col.append(_year(v))
             except ValueError:
                 years_col.append(None)
-                fails.append({"file": src, "row": rows[i], "column": "year", "value": v, "expected": "a year such as 2024"})
+                fails.append({**at(i), "column": "year", "value": v, "expected": "a year such as 2024"})
         # numbers parsed once per column (Vietnamese decimal commas accepted)
         parsed: dict[str, list[Any]] = {}
         for c in fields:
@@ -2117,8 +2340,7 @@ class TenantSession:
                 nums, bad = to_number_series(df[c])
                 vals = nums.tolist()
                 for i in np.flatnonzero(bad.to_numpy()):
-                    fails.append({"file": src, "row": rows[i], "column": c, "value": df[c].iloc[i],
-                                  "expected": "a number of points"})
+                    fails.append({**at(i), "column": c, "value": df[c].iloc[i], "expected": "a number of points"})
                     vals[i] = math.nan
                 parsed[c] = vals
             else:
@@ -2128,11 +2350,13 @@ class TenantSession:
         for i in range(n):
             k = (units_col[i], years_col[i], nodes_col[i])
             if k in seen:
-                fails.append({"file": src, "row": rows[i], "column": "node_code", "value": nodes_col[i],
+                fails.append({**at(i), "column": "node_code", "value": nodes_col[i],
                               "expected": f"one row per unit, year and node (also row {seen[k]})"})
             else:
                 seen[k] = rows[i]
-        why = reason or f"import {src}"
+
+        def refuse(message: str, failures: list[dict]) -> ValidationError:
+            return ValidationError(message, _sorted_failures(failures))
 
         def body(conn: Connection) -> dict[str, int]:
             roles.require_writer(self.role, tenant=self.tenant, user=self.user)
@@ -2156,11 +2380,11 @@ class TenantSession:
             first_row: dict[tuple[str, int], int] = {}
             for i in range(n):
                 if years_col[i] is not None:
-                    first_row.setdefault((units_col[i], years_col[i]), rows[i])  # type: ignore[arg-type]
+                    first_row.setdefault((units_col[i], years_col[i]), i)  # type: ignore[arg-type]
             pairs = set(first_row)
             to_create = sorted(p for p in pairs if p not in found and p[0] in unit_kind)
             if to_create and not admin:
-                errs.extend({"file": src, "row": first_row[p], "column": "year", "value": p[1],
+                errs.extend({**at(first_row[p]), "column": "year", "value": p[1],
                              "expected": f"an open assessment of unit {p[0]} for {p[1]} (only an admin opens new ones)"}
                             for p in to_create)
                 to_create = []
@@ -2182,12 +2406,11 @@ class TenantSession:
                         _check_fits(new_fw[1], unit_kind[u_code], y, u_code)
                         creatable.add((u_code, y))
                     except ValidationError as exc:
-                        errs.extend({**f, "file": src, "row": first_row.get((u_code, y))}
-                                    for f in exc.failures.to_dict("records"))
-            cleaned: list[tuple[int, dict[str, Any]] | None] = [None] * n
+                        errs.extend({**f, **at(first_row[(u_code, y)])} for f in exc.failures.to_dict("records"))
+            cleaned: list[tuple[int, dict[str, Any], dict[str, Any]] | None] = [None] * n
             for i in range(n):
                 u_code, y, code = units_col[i], years_col[i], nodes_col[i]
-                where = {"file": src, "row": rows[i]}
+                where = at(i)
                 if y is None:
                     continue
                 if u_code not in unit_kind:
@@ -2222,10 +2445,9 @@ class TenantSession:
                 clean, bad = _check_values(fw, node, code, vals, where)
                 errs.extend(bad)
                 if not bad:
-                    cleaned[i] = (ref, clean)
+                    cleaned[i] = (ref, clean, node)  # type: ignore[assignment]
             if errs:
-                errs.sort(key=lambda f: (f["row"] is None, f["row"] or 0))
-                raise ValidationError(f"scores in {src} refused, nothing was written", errs)
+                raise refuse(f"scores in {src} refused, nothing was written", errs)
             now = _now()
             made = sorted(creatable & pairs)
             if made:
@@ -2257,11 +2479,37 @@ class TenantSession:
                     info = found[(units_col[i], years_col[i])]  # type: ignore[index]
                     for problem in roles.score_write_problems(self.role, self.unit_codes, info._mapping, changed):
                         field, _, rule = problem.partition(": ")
-                        denied.append({"file": src, "row": rows[i], "column": field, "value": _py(clean.get(field)),
-                                       "expected": rule})
+                        denied.append({**at(i), "column": field, "value": _py(clean.get(field)), "expected": rule})
                 if denied:
-                    raise ValidationError(f"scores in {src} refused: {self.user!r} ({self.role}) may not change "
-                                          "these values; nothing was written", denied)
+                    raise refuse(f"scores in {src} refused: {self.user!r} ({self.role}) may not change "
+                                 "these values; nothing was written", denied)
+            # the business rules (see the docstring), on the rows as they will be stored
+            with_evidence: set[tuple[int, str]] = set()
+            if require_explanations:
+                e = m.evidence
+                for part in _chunks(wanted):
+                    with_evidence.update((r.assessment_id, r.node_code) for r in conn.execute(
+                        select(e.c.assessment_id, e.c.node_code).distinct().where(
+                            e.c.tenant_id == self.tenant, e.c.assessment_id.in_(part))).all())
+            broken = []
+            check_reasons = "appraisal_reason" in df.columns if require_reasons is None else bool(require_reasons)
+            for i in range(n) if (require_explanations or check_reasons) else ():
+                _, clean, node = cleaned[i]  # type: ignore[misc]
+                explain = require_explanations and not clean.keys().isdisjoint(("self_score", "explanation", "evidence"))
+                reasons = check_reasons and clean.get("appraised_score") is not None
+                if not (explain or reasons):
+                    continue
+                aid = ids[(units_col[i], years_col[i])]  # type: ignore[index]
+                cur = existing.get((aid, nodes_col[i]))
+                merged = {**({c: cur._mapping[c] for c in SCORE_FIELDS} if cur is not None else {}), **clean}
+                label = f"unit {units_col[i]}, node {nodes_col[i]}"
+                if explain and (aid, nodes_col[i]) not in with_evidence \
+                        and needs_explanation(merged, evidence_required=bool(node.get("evidence_required", True))):
+                    broken.append(_explanation_failure(label, merged.get("self_score"), at(i)))
+                if reasons and needs_reason(merged):
+                    broken.append(_reason_failure(label, merged, at(i)))
+            if broken:
+                raise refuse(f"scores in {src} refused, nothing was written", broken)
             ins, upd = [], []
             counts = {"rows": n, "inserted": 0, "updated": 0, "unchanged": 0, "assessments_created": len(made)}
             for i in range(n):
@@ -2301,6 +2549,125 @@ class TenantSession:
                     raise ConflictError(f"scores in {src}", "version", "this table", "a score saved meanwhile", -1, None)
             counts["audit_rows"] = self._audit(conn, changes, why, now)
             return counts
+
+        return self._run(body, write=True)
+
+    def set_adjustment(self, unit_code: str, year: int, *, bonus: Any = None, penalty: Any = None,
+                       reason: str) -> dict[str, Any]:
+        """Set the bonus and the penalty points (điểm thưởng, điểm trừ) of one assessment.
+
+        Bonus and penalty belong to a unit and year, not to a leaf, but the
+        schema keeps them in the ``bonus`` and ``penalty`` columns of the
+        score rows: the roll-up sums them over the assessment's rows and caps
+        each sum by the framework's ``bonus_cap`` and ``penalty_cap``. This
+        method keeps them on one designated row: the first leaf (in tree
+        order) whose row already holds a bonus or a penalty, else the first
+        leaf assessed by self-assessment, else the first leaf (the row the
+        appraisal app shows them on). A bonus or penalty found on another
+        row is moved there (cleared on that row), so that the stored sum is
+        exactly the value given. Every change is audited with ``reason``;
+        all of it is one transaction.
+
+        Parameters
+        ----------
+        unit_code, year
+            The assessment.
+        bonus, penalty
+            Points (text such as ``"0,5"`` is read); None leaves that value
+            as it is; NaN clears it. Between 0 and the framework's cap.
+        reason
+            Why (required; recorded in the audit log).
+
+        Returns
+        -------
+        dict
+            ``node_code`` (the designated row), ``bonus``, ``penalty`` (as
+            stored, None when none), ``version`` (of the designated row) and
+            ``moved_from`` (codes of the rows cleared).
+
+        Raises
+        ------
+        ValidationError
+            No value, no reason, or a value below 0 or over the cap.
+        AccessDenied
+            The role may not change bonus or penalty now (appraisers and
+            admins may; see :mod:`parindex_lib.roles`), or the assessment is
+            published.
+        ConflictError
+            A row changed while this ran (try again).
+        NotFound
+            No such assessment in this tenant.
+        """
+        given = {k: v for k, v in (("bonus", bonus), ("penalty", penalty)) if v is not None}
+        what = f"bonus and penalty of unit {unit_code}, {year}"
+        fails = []
+        if not given:
+            fails.append({"column": "bonus", "value": None, "expected": "a bonus or a penalty (points, or NaN to clear)"})
+        if _blank(reason):
+            fails.append({"column": "reason", "value": reason, "expected": "why the bonus or penalty is set"})
+        if fails:
+            raise ValidationError(f"{what} refused", fails)
+        _refuse_nul_reason(reason, what)
+
+        def body(conn: Connection) -> dict[str, Any]:
+            a = self._assessment_row(conn, unit_code, year)
+            self._require_open(a)
+            roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(given), user=self.user)
+            fw = self._fw(a)
+            leaves = self.store._leaf_records(a.checksum, fw)
+            s = m.scores
+            stored = {r.node_code: r for r in conn.execute(
+                select(s).where(s.c.tenant_id == self.tenant, s.c.assessment_id == a.id)).all()}
+            order = list(leaves)
+            anchor = next((c for c in order if c in stored and (stored[c].bonus is not None
+                                                                 or stored[c].penalty is not None)), None)
+            if anchor is None:
+                anchor = next((c for c in order if leaves[c]["assessed_by"] == "self"), order[0])
+            clean, bad = _check_values(fw, leaves[anchor], anchor, given, {"row": None})
+            if bad:
+                raise ValidationError(f"{what} refused", bad)
+            now = _now()
+            changes: list[dict] = []
+            moved = []
+
+            def write(cur: Any, values: dict[str, Any]) -> int:
+                rk = f"{a.unit_code}/{a.year}/{cur.node_code}"
+                diff = _changes("scores", rk, cur._mapping, values, "update", cur.version + 1)
+                if not diff:
+                    return cur.version
+                res = conn.execute(update(s).where(s.c.id == cur.id, s.c.version == cur.version).values(
+                    version=cur.version + 1, updated_by=self.user, updated_at=now,
+                    **{d["field"]: values[d["field"]] for d in diff}))
+                if res.rowcount != 1:
+                    raise ConflictError(f"unit {a.unit_code}, {a.year}, node {cur.node_code}", diff[0]["field"],
+                                        values[diff[0]["field"]], None, cur.version, cur.updated_by)
+                changes.extend(diff)
+                return cur.version + 1
+
+            for code in order:
+                cur = stored.get(code)
+                if code == anchor or cur is None:
+                    continue
+                off = {k: None for k in clean if cur._mapping[k] is not None}
+                if off:
+                    write(cur, off)
+                    moved.append(code)
+            cur = stored.get(anchor)
+            if cur is None:
+                version = 1
+                if any(v is not None for v in clean.values()):
+                    conn.execute(insert(s).values(tenant_id=self.tenant, assessment_id=a.id, node_code=anchor,
+                                                  version=1, updated_by=self.user, updated_at=now, **clean))
+                    changes.extend(_changes("scores", f"{a.unit_code}/{a.year}/{anchor}", None, clean, "insert"))
+                else:
+                    version = 0
+                row = {"bonus": None, "penalty": None, **clean}
+            else:
+                version = write(cur, clean)
+                row = {k: clean.get(k, cur._mapping[k]) for k in ("bonus", "penalty")}
+            self._audit(conn, changes, reason, now)
+            return {"node_code": anchor, "bonus": row["bonus"], "penalty": row["penalty"], "version": version,
+                    "moved_from": moved}
 
         return self._run(body, write=True)
 
@@ -2433,14 +2800,51 @@ class TenantSession:
 
         self._run(body, write=True)
 
+    # -- action plans (parindex_lib.planning) ----------------------------------
+    def save_action(self, unit_code: str, year: int, node_code: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Add an action to a unit's plan, or change one: :func:`parindex_lib.planning.save_action`.
+
+        Keywords: ``action``, ``owner``, ``deadline``, ``gap``, ``status``,
+        ``action_id``, ``expected_version``, ``reason``. Returns ``id`` and
+        ``version``.
+        """
+        from . import planning
+
+        return planning.save_action(self, unit_code, year, node_code, **kwargs)
+
+    def delete_action(self, unit_code: str, year: int, action_id: int, *, expected_version: int,
+                      reason: str | None = None) -> None:
+        """Remove an action from a unit's plan: :func:`parindex_lib.planning.delete_action`."""
+        from . import planning
+
+        planning.delete_action(self, unit_code, year, action_id, expected_version=expected_version, reason=reason)
+
+    def action_plan(self, unit_code: str, year: int) -> pd.DataFrame:
+        """A unit's action plan for one year: :func:`parindex_lib.planning.action_plan`."""
+        from . import planning
+
+        return planning.action_plan(self, unit_code, year)
+
     # -- audit and reference -------------------------------------------------
-    def audit(self, limit: int | None = None) -> pd.DataFrame:
-        """The tenant's audit log, newest first.
+    def audit(self, limit: int | None = None, *, unit_code: str | None = None, year: int | None = None,
+              node_code: str | None = None, table_name: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """The tenant's audit log, newest first, filtered in the database.
 
         Parameters
         ----------
         limit
-            At most this many rows; None for all.
+            At most this many rows (after the filters); None for all.
+        unit_code, year, node_code
+            Only the rows about this unit, year and node, read from the
+            ``row_key``: ``D01`` (the unit itself), ``D01/2024`` (its
+            assessment), ``D01/2024/1.2`` (a score), ``D01/2024/1.2/7``
+            (evidence or an action #7). Give any of the three: ``unit_code``
+            alone also matches the unit's own row; ``year`` or ``node_code``
+            alone match those parts of every key.
+        table_name
+            Only rows of this table (or these tables): ``scores``,
+            ``assessments``, ``evidence``, ``action_plans``, ``units``,
+            ``memberships``, ``frameworks``, ``tenants``.
 
         Returns
         -------
@@ -2449,10 +2853,22 @@ class TenantSession:
             (e.g. ``D01/2024/1.2.3``), ``field``, ``old_value``,
             ``new_value`` (as text, None = empty), ``reason``, ``action``
             (insert, update, delete).
+
+        Examples
+        --------
+        The history of one assessment, as the appraisal app shows it::
+
+            session.audit(300, unit_code="D01", year=2024)
         """
         al = m.audit_log
-        q = select(*[al.c[c] for c in AUDIT_COLUMNS]).where(al.c.tenant_id == self.tenant).order_by(
-            al.c.at.desc(), al.c.id.desc())
+        cond = [al.c.tenant_id == self.tenant]
+        key_cond = _row_key_condition(al.c.row_key, al.c.table_name, unit_code, year, node_code)
+        if key_cond is not None:
+            cond.append(key_cond)
+        if table_name is not None:
+            names = [table_name] if isinstance(table_name, str) else [str(t) for t in table_name]
+            cond.append(al.c.table_name.in_(names))
+        q = select(*[al.c[c] for c in AUDIT_COLUMNS]).where(*cond).order_by(al.c.at.desc(), al.c.id.desc())
         if limit is not None:
             q = q.limit(int(limit))
         df = _frame(self._run(lambda conn: conn.execute(q).all(), write=False), AUDIT_COLUMNS, text=AUDIT_COLUMNS[1:])
@@ -2515,6 +2931,84 @@ def _years(year: int | Iterable[int] | None) -> list[int] | None:
     if isinstance(year, (int, np.integer, str)):
         return [_year(year)]
     return [_year(y) for y in year]
+
+
+def _like(text_: str) -> str:
+    """``text_`` for a LIKE pattern with ``\\`` as the escape character."""
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row_key_condition(row_key: Any, table: Any, unit_code: Any, year: Any, node_code: Any) -> Any:
+    """The SQL condition on audit ``row_key`` for a unit, year and node (None when none is given).
+
+    Keys are ``unit``, ``unit/year``, ``unit/year/node`` and ``unit/year/node/id``; a part not given
+    matches any text. The key itself and every key below it match. The leading parts given are
+    compared exactly (SQLite's LIKE ignores the case of ASCII letters, so LIKE only places the
+    parts after a part not given).
+    """
+    parts = [_nfc(unit_code) or None, None if _blank(year) else str(_year(year)),
+             None if _blank(node_code) else str(node_code).strip()]
+    given = [i for i, p in enumerate(parts) if p is not None]
+    if not given:
+        return None
+    last = given[-1]
+    literal_n = next((i for i, p in enumerate(parts) if p is None), len(parts))
+    literal = "/".join(parts[:literal_n])  # type: ignore[arg-type]
+    pattern = "/".join(_like(p) if p is not None else "%" for p in parts[:last + 1])
+
+    def starts_literal(cond: Any) -> Any:
+        return and_(cond, func.substr(row_key, 1, len(literal) + 1) == literal + "/") if literal else cond
+
+    below = starts_literal(row_key.like(pattern + "/%", escape="\\"))
+    if literal_n > last:  # every part up to the last one given is known: the key itself, exactly
+        same = row_key == literal
+        if given == [0]:
+            same = and_(same, table == "units")  # other tables' keys (user names, framework ids) are not units
+    else:
+        same = starts_literal(row_key.like(pattern, escape="\\"))
+    return or_(same, below)
+
+
+def _table_origin(df: pd.DataFrame, source: str) -> tuple[str, str | None, list[int | None] | None, int]:
+    """Where a score table's rows come from: file, sheet, spreadsheet row per row (or None), header row.
+
+    Read from ``df.attrs`` (``file``, ``sheet``, ``rows``, and the ``source``
+    dict of :func:`parindex_lib.importing.read_scores`). ``rows`` is used only
+    when it holds one row number per row of ``df``.
+    """
+    attrs = getattr(df, "attrs", None) or {}
+    origin = attrs.get("source") if isinstance(attrs.get("source"), Mapping) else {}
+
+    def text(key: str) -> str | None:
+        value = attrs.get(key, origin.get(key))
+        return None if _blank(value) else str(value)
+
+    rows: list[int | None] | None = None
+    given = attrs.get("rows")
+    if given is not None and not isinstance(given, (str, bytes)):
+        try:
+            values = list(given)
+        except TypeError:
+            values = []
+        if len(values) == len(df) and len(df):
+            try:
+                rows = [None if _blank(v) else int(v) for v in values]
+            except (TypeError, ValueError):
+                rows = None
+    header = origin.get("header_row")
+    header_row = int(header) if isinstance(header, (int, np.integer)) and not isinstance(header, bool) else 1
+    return text("file") or source, text("sheet"), rows, header_row
+
+
+def _sorted_failures(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures in row order, each once (a wide sheet gives several long rows per spreadsheet row)."""
+    out, seen = [], set()
+    for f in sorted(failures, key=lambda f: (f.get("row") is None, f.get("row") or 0)):
+        key = tuple(repr(f.get(c)) for c in ("file", "sheet", "row", "column", "value", "expected"))
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 def _check_fits(fw: Framework, kind: str, year: int, unit_code: str) -> None:

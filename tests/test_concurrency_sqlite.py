@@ -84,7 +84,7 @@ else:
             row = current[current["node_code"] == node]
             expected = int(row["version"].iloc[0]) if len(row) else 0
             version = session.save_score("U00", 2024, node, expected_version=expected, self_score=value,
-                                         reason=reason)
+                                         explanation="tự chấm", reason=reason)
             record("save", t0, node=node, expected=expected, version=version, value=value, reason=reason)
         except ConflictError as exc:
             record("conflict", t0, node=node, expected=expected, current=exc.current_version, theirs=exc.theirs,

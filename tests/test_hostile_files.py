@@ -376,8 +376,6 @@ def test_command_line_import_of_a_clean_file(db_path):
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="a NUL character in imported text reaches PostgreSQL, which refuses the "
-                                       "whole write with an internal DataError instead of a failure table")
 def test_nul_in_text_on_postgres_is_a_failure_table(pg_url):
     bc.build_store(pg_url)
     with Store(pg_url) as store:

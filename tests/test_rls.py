@@ -129,6 +129,38 @@ def test_grants_of_the_application_role(raw):
         _refused(r.run, stmt, tenant="A", token=tokens["ann"])
 
 
+def test_the_application_role_writes_every_tenant_table_the_action_plans_included(dep):
+    d, tokens = dep
+    writable = ["memberships", "units", "frameworks", "assessments", "scores", "evidence", "action_plans"]
+    with psycopg.connect(d.conninfo("owner")) as conn:
+        for table in writable:
+            for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+                assert conn.execute("select has_table_privilege(%s, %s, %s)", (d.app, table, privilege)).fetchone()[0], \
+                    (table, privilege)
+            seq = conn.execute("select pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
+            assert conn.execute("select has_sequence_privilege(%s, %s, 'USAGE')", (d.app, seq)).fetchone()[0], seq
+    assert set(writable) >= set(m.TENANT_TABLES)
+    # the statements name the table (granting again, as after an upgrade, changes nothing)
+    owner = Store(d.owner_url)
+    try:
+        statements = owner.grant_application_role(d.app)
+    finally:
+        owner.dispose()
+    assert any("action_plans" in st and st.startswith("GRANT SELECT, INSERT, UPDATE, DELETE") for st in statements)
+    # the library, as the application role with an editor's token, writes and removes an action of her unit
+    eve = Store(d.app_url, token=tokens["eve"])
+    try:
+        with eve.session(tenant="A", user="eve") as s:
+            saved = s.save_action("A01", 2024, "1.2", action="Báo cáo đúng hạn", reason="rls test plan")
+            assert list(s.action_plan("A01", 2024)["id"]) == [saved["id"]]
+            with pytest.raises(AccessDenied, match="not one of your units"):
+                s.save_action("A02", 2024, "1.2", action="x")
+            s.delete_action("A01", 2024, saved["id"], expected_version=1, reason="rls test plan")
+            assert s.action_plan("A01", 2024).empty
+    finally:
+        eve.dispose()
+
+
 # -- isolation ----------------------------------------------------------------------------------
 
 def test_nothing_without_a_token_or_a_tenant(raw):

@@ -30,7 +30,8 @@ def org(store_url, small_framework):
         for user, role in (("apo", "appraiser"), ("ana", "analyst"), ("res", "researcher")):
             s.set_member(user, role)
         s.write_scores(pd.DataFrame({"unit_code": ["D01", "D02", "X01"], "year": [YEAR] * 3, "node_code": ["1.2"] * 3,
-                                     "self_score": [4, 3, 2]}), source="seed.csv", framework_id="small_test")
+                                     "self_score": [4, 3, 2], "explanation": ["a", "b", "c"]}),
+                       source="seed.csv", framework_id="small_test")
         s.set_status("D02", YEAR, "submitted", reason="seed")
     yield store
     store.dispose()

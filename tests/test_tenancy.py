@@ -34,6 +34,7 @@ def two(store_url, small_framework):
         b.create_assessment("B01", 2023, "b_private")
         b.add_evidence("B01", 2024, "1.2", name="bc.pdf", content=PDF)
         b.add_evidence("B01", 2024, "1.2", name="link", url="https://b.gov.vn/bc")
+        b.save_action("B01", 2024, "1.2", action="Kế hoạch riêng của B")
     with store.session(tenant="A", user="ann") as a:
         a.upsert_units(pd.DataFrame({"code": ["A01"], "name": ["Sở Tư pháp A"], "kind": ["department"]}))
         a.create_assessment("A01", 2024, "small_test")
@@ -46,7 +47,7 @@ def _tenant_rows(store: Store, tenant: str) -> dict[str, list]:
     out = {}
     with store.engine.connect() as conn:
         for name in ("tenants", "memberships", "units", "frameworks", "assessments", "scores", "evidence",
-                     "audit_log"):
+                     "action_plans", "audit_log"):
             t = m.metadata.tables[name]
             col = t.c.code if name == "tenants" else t.c.tenant_id
             out[name] = sorted(tuple(r) for r in conn.execute(select(t).where(col == tenant)).all())
@@ -106,6 +107,11 @@ def test_a_never_sees_nor_changes_b(two, small_framework):
         log = a.audit()
         assert not log["row_key"].str.startswith(("B0", "b_private")).any()
         assert not set(log["user_name"]) & {"bao", "binh"}
+        assert a.audit(unit_code="B01").empty and a.audit(unit_code="B01", year=2024, node_code="1.2").empty
+        assert a.audit(table_name="action_plans").empty
+        attempt("action_plan")
+        assert not_found(a.action_plan, "B01", 2024).replace("B01", "X") == \
+            not_found(a.action_plan, "Z99", 2024).replace("Z99", "X")
         attempt("members")
         assert list(a.members()["user_name"]) == ["ann"]
         attempt("reference")
@@ -127,6 +133,15 @@ def test_a_never_sees_nor_changes_b(two, small_framework):
         not_found(a.create_assessment, "A01", 2025, "b_private")
         attempt("set_status")
         not_found(a.set_status, "B01", 2024, "submitted")
+        attempt("set_adjustment")
+        not_found(a.set_adjustment, "B01", 2024, bonus=1, reason="x")
+        attempt("save_action")
+        b_action = int(pd.read_sql(select(m.action_plans.c.id).where(m.action_plans.c.tenant_id == "B"),
+                                   store.engine)["id"].iloc[0])
+        not_found(a.save_action, "B01", 2024, "1.2", action="x")
+        not_found(a.save_action, "B01", 2024, action_id=b_action, expected_version=1, owner="A")
+        attempt("delete_action")
+        not_found(a.delete_action, "B01", 2024, b_action, expected_version=1)
         attempt("set_deadline")
         not_found(a.set_deadline, "B01", 2024, "2025-01-01")
         attempt("add_evidence")
@@ -148,7 +163,7 @@ def test_a_never_sees_nor_changes_b(two, small_framework):
         a.add_framework(small_framework.replace(id="b_private", name_vi="Bộ của A"))
         assert a.framework("b_private").name_vi == "Bộ của A"
         a.create_assessment("B01", 2024, "b_private")
-        a.save_score("B01", 2024, "1.2", expected_version=0, self_score=5)
+        a.save_score("B01", 2024, "1.2", expected_version=0, self_score=5, explanation="của A")
         assert list(a.scores()["unit_code"]) == ["B01"] and a.scores()["self_score"].iloc[0] == 5
         # every public method of the session was tried
         public = {n for n, v in inspect.getmembers(TenantSession) if not n.startswith("_") and callable(v)}
@@ -236,10 +251,11 @@ def test_reset_tenant_empties_one_tenant_only(two):
     with store.session(tenant="A", user="ann") as a:
         a.add_framework(a.framework("small_test").replace(id="a_own"))
         a.set_member("cuc", "analyst")
-        a.save_score("A01", 2024, "1.2", expected_version=0, self_score=2)
+        a.save_score("A01", 2024, "1.2", expected_version=0, self_score=2, explanation="x")
+        a.save_action("A01", 2024, "1.2", action="Báo cáo đúng hạn")  # points at the unit: removed before it
     res = store.reset_tenant("A", "Sở Nội vụ tỉnh A (mới)", admin_user="dung")
-    assert res["removed"] == {"evidence": 0, "scores": 1, "assessments": 1, "units": 1, "frameworks": 1,
-                              "memberships": 2}
+    assert res["removed"] == {"evidence": 0, "scores": 1, "action_plans": 1, "assessments": 1, "units": 1,
+                              "frameworks": 1, "memberships": 2}
     with pytest.raises(AccessDenied):
         store.session(tenant="A", user="ann")
     with store.session(tenant="A", user="dung") as a:
@@ -250,8 +266,11 @@ def test_reset_tenant_empties_one_tenant_only(two):
         assert "ann" in set(log["user_name"])  # history is kept
         emptied = log[(log["field"] == "rows") & (log["action"] == "delete")]
         assert dict(zip(emptied["table_name"], emptied["old_value"])) == {
-            "scores": "1", "assessments": "1", "units": "1", "frameworks": "1", "memberships": "2"}
+            "scores": "1", "action_plans": "1", "assessments": "1", "units": "1", "frameworks": "1",
+            "memberships": "2"}
     assert store.tenants().set_index("code").loc["A", "name"] == "Sở Nội vụ tỉnh A (mới)"
+    with store.engine.connect() as conn:
+        assert conn.execute(select(m.action_plans).where(m.action_plans.c.tenant_id == "A")).all() == []
     assert _tenant_rows(store, "B") == b_before
     assert store.reset_tenant("C", "Tenant C", "eve")["removed"] == {}
     assert list(store.tenants(user="eve")["code"]) == ["C"]

@@ -239,10 +239,8 @@ class AppraisalApp(SheetApp):
         if sheet is None:
             return
         with self.session() as s:
-            log = s.audit()
+            log = s.audit(300, unit_code=sheet.unit_code, year=sheet.year)
         prefix = f"{sheet.unit_code}/{sheet.year}"
-        keys = log["row_key"].astype(str)
-        log = log[(keys == prefix) | keys.str.startswith(prefix + "/")].head(300)
         if log.empty:
             self._history.value = f"<p>{esc(self.tr('appraisal.history_empty'))}</p>"
             return

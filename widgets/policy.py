@@ -1,4 +1,4 @@
-"""Who may use which app, and the checks the store does not make yet.
+"""Who may use which app, and the checks the apps make before saving.
 
 The apps ask these functions rather than deciding themselves. Who may write
 what is the library's (:mod:`parindex_lib.roles`, enforced by the store).
@@ -6,10 +6,16 @@ The checks here come on top, for the apps:
 
 - the self-assessment app never changes a submitted sheet, or one past its
   deadline, whoever the visitor is (the library lets an admin);
-- the appraisal app writes only while the sheet is submitted;
-- a self score needs evidence or an explanation, and an appraised score
-  that differs from the self score needs a reason (asked of the library:
-  ``save_score`` should refuse these itself, so that every caller obeys).
+- the appraisal app writes only while the sheet is submitted.
+
+The business rules are the library's, and ``TenantSession.save_score``
+enforces them for every caller: a self score on a leaf that requires
+evidence needs evidence or an explanation, and an appraised score that
+differs from the self score needs a reason. :func:`missing_explanations`
+and :func:`missing_reasons` ask the library's rules
+(:func:`parindex_lib.store.needs_explanation`,
+:func:`parindex_lib.store.needs_reason`) before saving, to name every leaf
+at once in the apps' words.
 
 They run in Python on the server, before anything is written, whatever the
 browser sent.
@@ -56,14 +62,6 @@ def editable_units(role: str, unit_codes: Iterable[str] | None, units: pd.DataFr
     return units[units["code"].isin(codes)]
 
 
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def lock_reason(assessment: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[str, str] | None:
     """Why the self-assessment sheet is closed, or None while it is open.
 
@@ -100,27 +98,38 @@ def require_open_sheet(assessment: Mapping[str, Any], now: dt.datetime | None = 
     raise AccessDenied(f"the self-assessment deadline of {where} passed ({value}): the sheet is locked")
 
 
-def missing_explanations(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Failure rows for leaves scored without evidence and without an explanation.
+def missing_explanations(rows: Iterable[Mapping[str, Any]], framework: Any = None) -> list[dict[str, Any]]:
+    """Failure rows for leaves scored without evidence and without an explanation (the library's rule).
 
     Parameters
     ----------
     rows
         Mappings with ``node_code``, ``self_score``, ``evidence`` (link
-        text), ``files`` (number of evidence files) and ``explanation``.
+        text), ``files`` (number of evidence files or links) and
+        ``explanation``.
+    framework
+        The sheet's framework: only leaves it marks ``evidence_required``
+        need evidence. Without it, a row's own ``evidence_required``
+        (default True).
     """
+    from parindex_lib.store import EXPLANATION_RULE, needs_explanation
+
+    required: dict[str, bool] = {}
+    if framework is not None:
+        leaves = framework.leaves
+        required = dict(zip(leaves["code"].astype(str), leaves["evidence_required"].astype(bool)))
     out = []
     for r in rows:
-        if _blank(r.get("self_score")):
-            continue
-        if _blank(r.get("evidence")) and not r.get("files") and _blank(r.get("explanation")):
-            out.append({"row": None, "column": f"{r['node_code']}: explanation", "value": None,
-                        "expected": "an explanation, since there is no evidence (file or link)"})
+        code = str(r["node_code"])
+        flag = required.get(code, bool(r.get("evidence_required", True)))
+        if needs_explanation(r, evidence_required=flag, evidence_items=int(r.get("files") or 0)):
+            out.append({"row": None, "column": f"{code}: explanation", "value": None,
+                        "expected": f"{EXPLANATION_RULE} (file or link)"})
     return out
 
 
-def missing_reasons(rows: Iterable[Mapping[str, Any]], tol: float = 1e-9) -> list[dict[str, Any]]:
-    """Failure rows for appraised scores that differ from the self score without a reason.
+def missing_reasons(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Failure rows for appraised scores that differ from the self score without a reason (the library's rule).
 
     Parameters
     ----------
@@ -128,16 +137,10 @@ def missing_reasons(rows: Iterable[Mapping[str, Any]], tol: float = 1e-9) -> lis
         Mappings with ``node_code``, ``self_score`` and ``appraised_score``
         (floats, NaN = none) and ``appraisal_reason``.
     """
-    out = []
-    for r in rows:
-        a, s = r.get("appraised_score"), r.get("self_score")
-        if _blank(a):
-            continue
-        differs = _blank(s) or abs(float(a) - float(s)) > tol
-        if differs and _blank(r.get("appraisal_reason")):
-            out.append({"row": None, "column": f"{r['node_code']}: appraisal_reason", "value": a,
-                        "expected": "a reason, since the appraised score differs from the self score"})
-    return out
+    from parindex_lib.store import REASON_RULE, needs_reason
+
+    return [{"row": None, "column": f"{r['node_code']}: appraisal_reason", "value": r.get("appraised_score"),
+             "expected": REASON_RULE} for r in rows if needs_reason(r)]
 
 
 def require_appraisable(assessment: Mapping[str, Any]) -> None:

@@ -159,7 +159,8 @@ class SelfAssessmentApp(SheetApp):
                 report = sheet.save(s, RESPONSE_FIELDS)
             else:
                 policy.require_open_sheet(sheet.assessment)
-                report = sheet.save(s, SELF_FIELDS, check=policy.missing_explanations)
+                report = sheet.save(s, SELF_FIELDS,
+                                    check=lambda rows: policy.missing_explanations(rows, sheet.framework))
         self._show_report(report)
 
     def _show_report(self, report: Any) -> None:

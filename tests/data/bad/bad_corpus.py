@@ -81,17 +81,18 @@ def build_store(url: str) -> None:
         with store.session(tenant=TENANT, user=USER) as s:
             s.upsert_units(units(TENANT))
             s.create_assessment("D01", 2024, FRAMEWORK_ID)
-            s.save_score("D01", 2024, "1.1.1", expected_version=0, self_score=0.5)
+            s.save_score("D01", 2024, "1.1.1", expected_version=0, self_score=0.5,
+                         explanation="Ban hành chậm 5 ngày")
             s.save_score("D01", 2024, "1.2", expected_version=0, self_score=3,
                          explanation="Đã báo cáo đầy đủ")
             s.create_assessment("D03", 2024, FRAMEWORK_ID)
-            s.save_score("D03", 2024, "1.2", expected_version=0, self_score=5)
+            s.save_score("D03", 2024, "1.2", expected_version=0, self_score=5, evidence="BC số 9/BC-SYT")
             for status in ("submitted", "appraised", "published"):
                 s.set_status("D03", 2024, status, reason="kết quả đã công bố")
         with store.session(tenant=OTHER_TENANT, user=OTHER_USER) as s:
             s.upsert_units(units(OTHER_TENANT))
             s.create_assessment("E01", 2024, FRAMEWORK_ID)
-            s.save_score("E01", 2024, "1.2", expected_version=0, self_score=2)
+            s.save_score("E01", 2024, "1.2", expected_version=0, self_score=2, explanation="Tenant khác")
         if store.dialect == "sqlite":
             with store.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
