@@ -226,7 +226,7 @@ def read_table(
     path
         A ``.xlsx`` workbook (read with python-calamine; formulas give their
         saved values) or a CSV file (UTF-8 with or without BOM, UTF-16 with
-        BOM; otherwise Windows-1258 or cp1252 with a warning; delimiter
+        BOM; otherwise TCVN3, Windows-1258 or cp1252 with a warning; delimiter
         ``,`` ``;`` tab or ``|``, sniffed).
     sheet
         Sheet name or 0-based index; None: the first sheet whose rows hold
@@ -499,6 +499,60 @@ def _sheet_part(zf: zipfile.ZipFile, sheet: str) -> str | None:
 
 # -- csv --------------------------------------------------------------------
 
+# TCVN3 = TCVN 5712:1993, the "ABC" code of the .VnTime fonts: one byte per Vietnamese letter with
+# its marks. Bytes 0x80-0xFF as the standard defines them (0xA1-0xFE: lower-case letters, the seven
+# base capitals and five combining tone marks; 0x80-0x9F and the gaps: capitals with tones, VN1 only).
+# The standard also puts capitals on control bytes 0x01-0x17; those stay control characters here.
+# Capitals typed in a ".VnTimeH" font use the lower-case bytes and so arrive lower-case.
+_TCVN3_TO_UNICODE: dict[int, str] = {
+    0x80: "\u00c0", 0x81: "\u1ea2", 0x82: "\u00c3", 0x83: "\u00c1", 0x84: "\u1ea0", 0x85: "\u1eb6", 0x86: "\u1eac", 0x87: "\u00c8",
+    0x88: "\u1eba", 0x89: "\u1ebc", 0x8A: "\u00c9", 0x8B: "\u1eb8", 0x8C: "\u1ec6", 0x8D: "\u00cc", 0x8E: "\u1ec8", 0x8F: "\u0128",
+    0x90: "\u00cd", 0x91: "\u1eca", 0x92: "\u00d2", 0x93: "\u1ece", 0x94: "\u00d5", 0x95: "\u00d3", 0x96: "\u1ecc", 0x97: "\u1ed8",
+    0x98: "\u1edc", 0x99: "\u1ede", 0x9A: "\u1ee0", 0x9B: "\u1eda", 0x9C: "\u1ee2", 0x9D: "\u00d9", 0x9E: "\u1ee6", 0x9F: "\u0168",
+    0xA1: "\u0102", 0xA2: "\u00c2", 0xA3: "\u00ca", 0xA4: "\u00d4", 0xA5: "\u01a0", 0xA6: "\u01af", 0xA7: "\u0110",
+    0xA8: "\u0103", 0xA9: "\u00e2", 0xAA: "\u00ea", 0xAB: "\u00f4", 0xAC: "\u01a1", 0xAD: "\u01b0", 0xAE: "\u0111", 0xAF: "\u1eb0",
+    0xB0: "\u0300", 0xB1: "\u0309", 0xB2: "\u0303", 0xB3: "\u0301", 0xB4: "\u0323", 0xB5: "\u00e0", 0xB6: "\u1ea3", 0xB7: "\u00e3",
+    0xB8: "\u00e1", 0xB9: "\u1ea1", 0xBA: "\u1eb2", 0xBB: "\u1eb1", 0xBC: "\u1eb3", 0xBD: "\u1eb5", 0xBE: "\u1eaf", 0xBF: "\u1eb4",
+    0xC0: "\u1eae", 0xC1: "\u1ea6", 0xC2: "\u1ea8", 0xC3: "\u1eaa", 0xC4: "\u1ea4", 0xC5: "\u1ec0", 0xC6: "\u1eb7", 0xC7: "\u1ea7",
+    0xC8: "\u1ea9", 0xC9: "\u1eab", 0xCA: "\u1ea5", 0xCB: "\u1ead", 0xCC: "\u00e8", 0xCD: "\u1ec2", 0xCE: "\u1ebb", 0xCF: "\u1ebd",
+    0xD0: "\u00e9", 0xD1: "\u1eb9", 0xD2: "\u1ec1", 0xD3: "\u1ec3", 0xD4: "\u1ec5", 0xD5: "\u1ebf", 0xD6: "\u1ec7", 0xD7: "\u00ec",
+    0xD8: "\u1ec9", 0xD9: "\u1ec4", 0xDA: "\u1ebe", 0xDB: "\u1ed2", 0xDC: "\u0129", 0xDD: "\u00ed", 0xDE: "\u1ecb", 0xDF: "\u00f2",
+    0xE0: "\u1ed4", 0xE1: "\u1ecf", 0xE2: "\u00f5", 0xE3: "\u00f3", 0xE4: "\u1ecd", 0xE5: "\u1ed3", 0xE6: "\u1ed5", 0xE7: "\u1ed7",
+    0xE8: "\u1ed1", 0xE9: "\u1ed9", 0xEA: "\u1edd", 0xEB: "\u1edf", 0xEC: "\u1ee1", 0xED: "\u1edb", 0xEE: "\u1ee3", 0xEF: "\u00f9",
+    0xF0: "\u1ed6", 0xF1: "\u1ee7", 0xF2: "\u0169", 0xF3: "\u00fa", 0xF4: "\u1ee5", 0xF5: "\u1eeb", 0xF6: "\u1eed", 0xF7: "\u1eef",
+    0xF8: "\u1ee9", 0xF9: "\u1ef1", 0xFA: "\u1ef3", 0xFB: "\u1ef7", 0xFC: "\u1ef9", 0xFD: "\u00fd", 0xFE: "\u1ef5", 0xFF: "\u1ed0",
+}
+
+_TONES = "\u0300\u0301\u0303\u0309\u0323"
+# every letter of the Vietnamese alphabet that carries a mark, NFC, both cases
+_VI_MARKED = frozenset(
+    unicodedata.normalize("NFC", base + tone) for base in "aăâeêioôơuưyAĂÂEÊIOÔƠUƯY" for tone in ("", *_TONES)
+) - frozenset("aeiouyAEIOUY") | frozenset("đĐ")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _vietnamese_fit(text: str) -> tuple[int, int]:
+    """(words that read as Vietnamese with marks, characters or words that do not) in NFC text."""
+    good = bad = 0
+    for word in _WORD.findall(text):
+        marked = [c for c in word if not c.isascii()]
+        if not marked:
+            continue
+        tones = sum(c in _TONES for c in unicodedata.normalize("NFD", word))
+        if tones <= 1 and all(c in _VI_MARKED for c in marked):
+            good += 1
+        else:
+            bad += 1
+    # symbols, marks left on their own, and other stray characters outside words
+    bad += sum(1 for c in text if not c.isascii() and not c.isalpha() and not c.isspace())
+    return good, bad
+
+
+def _tcvn3(raw: bytes) -> str:
+    # one byte, one character: Latin-1 keeps every byte's value, the table replaces 0x80-0xFF
+    return unicodedata.normalize("NFC", raw.decode("latin-1").translate(_TCVN3_TO_UNICODE))
+
+
 def _decode(raw: bytes, name: str, warnings: list[str]) -> tuple[str, str]:
     if raw.startswith(codecs.BOM_UTF8):
         try:
@@ -531,6 +585,16 @@ def _decode(raw: bytes, name: str, warnings: list[str]) -> tuple[str, str]:
             text = raw.decode(enc)
         except UnicodeDecodeError:
             continue
+        # TCVN3 has no marker: take it when it reads as clearly more Vietnamese, with fewer stray symbols
+        # (Windows-1258 shows TCVN3's letters as "§ ® ¸ µ ¶ ·"; TCVN3 shows Windows-1258's as two tones a word)
+        # (judged on the first 64 KiB; both codes are one byte a character)
+        sample = raw[:65536]
+        good, bad = _vietnamese_fit(_tcvn3(sample))
+        other_good, other_bad = _vietnamese_fit(unicodedata.normalize("NFC", sample.decode(enc, "replace")))
+        if good > other_good and bad < other_bad:
+            warnings.append(f"{name} is not UTF-8; read as TCVN3 (ABC, .VnTime fonts): check the accents, "
+                            "or save the file again as CSV UTF-8")
+            return _tcvn3(raw), "tcvn3"
         warnings.append(f"{name} is not UTF-8; read as {label}: check the accents, "
                         "or save the file again as CSV UTF-8")
         return text, enc

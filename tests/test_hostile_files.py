@@ -252,21 +252,14 @@ def test_windows_1258_text_arrives_intact(store):
         == "Báo cáo đủ, một báo cáo chậm"
 
 
-def test_tcvn3_is_not_detected_and_arrives_garbled(store):
-    """TCVN3 (the ABC code of the .VnTime fonts) has no marker: the importer reads it as Windows-1258.
-
-    The import succeeds with the Windows-1258 warning, and the accented text
-    is garbled ("Sở đã báo cáo" becomes "Së ®· b¸o c¸o"). This test records
-    that behaviour; a TCVN3 detector would make it fail.
-    """
-    raw = (bc.HERE / "tcvn3.csv").read_bytes()
+def test_tcvn3_is_detected_and_read_as_unicode(store):
+    """TCVN3 (the ABC code of the .VnTime fonts) has no marker, but reads as clearly more Vietnamese
+    than Windows-1258 does ("Së ®· b¸o c¸o"): the importer takes it as TCVN3 and warns."""
     scores, _ = bc.import_file(store, bc.HERE / "tcvn3.csv")
-    assert "Windows-1258" in scores.attrs["warnings"][0]
-    garbled = scores.set_index("node_code").loc["1.2", "explanation"]
-    assert garbled != "Sở đã báo cáo đầy đủ"
-    assert garbled == unicodedata.normalize("NFC", raw.decode("cp1258").splitlines()[1].split(";")[4])
-    assert garbled.startswith("Së ®· b¸o c¸o")
-    # the numbers and codes (ASCII) are unaffected
+    assert "read as TCVN3" in scores.attrs["warnings"][0]
+    text = scores.set_index("node_code")["explanation"]
+    assert text.loc["1.2"] == "Sở đã báo cáo đầy đủ"
+    assert text.loc["2.2"] == "Hồ sơ đúng hạn"
     assert scores["self_score"].tolist() == [4.0, 2.0]
 
 

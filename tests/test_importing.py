@@ -19,7 +19,9 @@ from parindex_lib.errors import FileRefused, FrameworkIncompleteError, Validatio
 from parindex_lib.exporting import write_scores_file
 from parindex_lib.framework import read_framework_yaml
 from parindex_lib.importing import (
+    _TCVN3_TO_UNICODE,
     LONG_COLUMNS,
+    _decode,
     canonical_header,
     header_key,
     read_scores,
@@ -271,6 +273,53 @@ def test_windows_1258_is_read_with_a_warning(tmp_path, fw, units):
     assert unicodedata.is_normalized("NFC", got.loc[0, "explanation"])
     assert len(got.attrs["warnings"]) == 1 and "Windows-1258" in got.attrs["warnings"][0]
 
+
+
+def to_tcvn3(text: str) -> bytes:
+    """Text as a TCVN3 (ABC, .VnTime) file holds it, by the inverse of the importer's table."""
+    inverse = {ch: bytes([b]) for b, ch in _TCVN3_TO_UNICODE.items()}
+    return b"".join(inverse.get(ch) or ch.encode("ascii") for ch in unicodedata.normalize("NFC", text))
+
+
+def test_tcvn3_table_matches_the_published_one():
+    # byte values as the TCVN 5712:1993 table prints them (the X11 TCVN-5712 table and glibc's TCVN5712-1)
+    published = {0xA1: "Ă", 0xA2: "Â", 0xA7: "Đ", 0xA8: "ă", 0xAE: "đ", 0xB5: "à", 0xB8: "á", 0xBE: "ắ",
+                 0xC6: "ặ", 0xCA: "ấ", 0xCC: "è", 0xD0: "é", 0xD5: "ế", 0xDD: "í", 0xE3: "ó", 0xE8: "ố",
+                 0xEB: "ở", 0xED: "ớ", 0xF3: "ú", 0xF8: "ứ", 0xFD: "ý", 0xFE: "ỵ", 0x80: "À", 0x9E: "Ủ"}
+    for byte, ch in published.items():
+        assert _TCVN3_TO_UNICODE[byte] == ch, hex(byte)
+    assert len(set(_TCVN3_TO_UNICODE.values())) == len(_TCVN3_TO_UNICODE)  # one byte per character
+    for words in ("Sở Nội vụ", "Đã báo cáo", "Ủy ban nhân dân", "Cải cách hành chính"):
+        raw = to_tcvn3(words)
+        assert not raw.isascii()
+        warnings = []
+        assert _decode(raw, "t.csv", warnings) == (words, "tcvn3")
+        assert "TCVN3" in warnings[0]
+    assert to_tcvn3("Sở đã báo cáo") == "Së ®· b¸o c¸o".encode("cp1258")
+
+
+def test_tcvn3_is_detected_and_read_as_unicode(tmp_path, fw, units):
+    rows = [["Mã đơn vị", "Tên đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Giải trình"],
+            ["D01", "Sở Nội vụ", "2024", "1.1.2", "1,5", "Đã báo cáo, đúng tiến độ"],
+            ["X001", "Ủy ban nhân dân xã Hòa Bình", "2024", "1.2", "2", "Cải cách hành chính"]]
+    p = tmp_path / "abc.csv"
+    p.write_bytes(to_tcvn3("\r\n".join(";".join(r) for r in rows) + "\r\n"))
+    got = read_scores(p, fw, units)
+    assert got["explanation"].tolist() == ["Đã báo cáo, đúng tiến độ", "Cải cách hành chính"]
+    assert all(unicodedata.is_normalized("NFC", t) for t in got["explanation"])
+    np.testing.assert_allclose(got["self_score"], [1.5, 2])
+    assert len(got.attrs["warnings"]) == 1 and "read as TCVN3" in got.attrs["warnings"][0]
+    table, info = read_table(p)
+    assert info.encoding == "tcvn3"
+    assert table.iloc[:, 1].tolist() == ["Sở Nội vụ", "Ủy ban nhân dân xã Hòa Bình"]
+
+
+def test_windows_1258_is_not_taken_for_tcvn3():
+    text = "Sở Nội vụ;Đã báo cáo;Ủy ban nhân dân;Cải cách hành chính;Hòa Bình\r\n"
+    warnings = []
+    got, enc = _decode(to_cp1258(text), "w.csv", warnings)
+    assert enc == "cp1258" and unicodedata.normalize("NFC", got) == text
+    assert "Windows-1258" in warnings[0]
 
 # -- wide layout ----------------------------------------------------------------
 
