@@ -217,18 +217,27 @@ def _write_xlsx(df: pd.DataFrame, target: Any, sheet_name: str) -> None:
         ws.freeze_panes(1, 0)
         for i, row in enumerate(zip(*columns), start=1) if columns else []:
             for j, v in enumerate(row):
-                if v is None:
-                    continue
-                if isinstance(v, str):
-                    ws.write_string(i, j, v)
-                elif isinstance(v, bool):
-                    ws.write_boolean(i, j, v)
-                else:
-                    ws.write_number(i, j, v)
+                write_xlsx_value(ws, i, j, v)
         if len(df.columns):
             ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
     finally:
         wb.close()
+
+
+def write_xlsx_value(ws: Any, row: int, col: int, value: Any) -> None:
+    """Write one prepared value (str, bool, number or None) to an xlsxwriter sheet with its own type.
+
+    Text goes through ``write_string`` (never read as a formula or a number);
+    None leaves the cell blank.
+    """
+    if value is None:
+        return
+    if isinstance(value, str):
+        ws.write_string(row, col, value)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value)
+    else:
+        ws.write_number(row, col, value)
 
 
 def _cell(v: Any) -> Any:

@@ -44,11 +44,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, Text, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from . import models as m
 from .errors import AccessDenied, ConflictError, NotFound, ValidationError
 from .framework import DEFAULT_BANDS, Framework
+from .store import _text as _audit_text
 
 __all__ = [
     "POINTS_LOST_COLUMNS",
@@ -102,30 +103,7 @@ _FIELD_LABEL = re.compile(r"^(?:PAR:)?(?:field)?(\d+)$")
 
 # -- the table (revision 0003) ---------------------------------------------------------
 
-def _table() -> Table:
-    """The ``action_plans`` table: the models' definition when it has one, else the same columns here."""
-    table = getattr(m, "action_plans", None)
-    if table is not None:
-        return table
-    return Table(
-        "action_plans", MetaData(),
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("tenant_id", String(64), nullable=False),
-        Column("unit_code", String(64), nullable=False),
-        Column("year", Integer, nullable=False),
-        Column("node_code", String(64), nullable=False),
-        Column("gap", Float),
-        Column("action", Text, nullable=False),
-        Column("owner", Text),
-        Column("deadline", Date),
-        Column("status", String(20), nullable=False),
-        Column("version", Integer, nullable=False),
-        Column("updated_by", String(200), nullable=False),
-        Column("updated_at", m.UTCDateTime, nullable=False),
-    )
-
-
-action_plans = _table()
+action_plans = m.action_plans
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -734,15 +712,6 @@ def _clean_action(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[
             clean["status"] = v
     return clean, fails
 
-
-def _audit_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
 
 
 def _audit_rows(row_key: str, old: Mapping[str, Any] | None, new: Mapping[str, Any], action: str,

@@ -46,6 +46,7 @@ from matplotlib.figure import Figure
 
 from . import planning
 from .errors import ParindexError, ValidationError
+from .exporting import write_xlsx_value
 from .framework import Framework
 from .i18n import normalise_lang, number, t
 from .safety import escape_formula
@@ -769,15 +770,7 @@ def evidence_pack_xlsx(source: Any, unit_code: str | None = None, year: int | No
             sh.freeze_panes(1, 0)
             for i, rec in enumerate(df.itertuples(index=False), start=1):
                 for j, v in enumerate(rec):
-                    v = _cell(v)
-                    if v is None:
-                        continue
-                    if isinstance(v, str):
-                        sh.write_string(i, j, v)
-                    elif isinstance(v, bool):
-                        sh.write_boolean(i, j, v)
-                    else:
-                        sh.write_number(i, j, v)
+                    write_xlsx_value(sh, i, j, _cell(v))
         figs = _figures(pack, lang)
         if figs:
             sh = wb.add_worksheet(t("report.sheet_figures", lang)[:31])
