@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import unicodedata
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -28,6 +30,9 @@ from parindex_lib.importing import (
     read_table,
     score_template,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data" / "bad"))
+from bad_corpus import to_cp1258  # noqa: E402  (Windows-1258 as Vietnamese offices write it)
 
 NAN = math.nan
 
@@ -245,20 +250,6 @@ def test_csv_encodings_and_delimiters(tmp_path, fw, units, encoding, delimiter):
     assert got["explanation"].tolist() == ["Đã hoàn thành, đúng tiến độ", "Hòa Bình"]
     assert got.attrs["warnings"] == []
     assert got.attrs["source"]["delimiter"] == delimiter
-
-
-def to_cp1258(text: str) -> bytes:
-    """Windows-1258 writes the five tone marks as combining characters after the letter."""
-    tones = "\u0300\u0301\u0303\u0309\u0323"
-    out = b""
-    for ch in unicodedata.normalize("NFC", text):
-        try:
-            out += ch.encode("cp1258")
-        except UnicodeEncodeError:
-            parts = unicodedata.normalize("NFD", ch)
-            letter = unicodedata.normalize("NFC", "".join(c for c in parts if c not in tones))
-            out += letter.encode("cp1258") + "".join(c for c in parts if c in tones).encode("cp1258")
-    return out
 
 
 def test_windows_1258_is_read_with_a_warning(tmp_path, fw, units):
