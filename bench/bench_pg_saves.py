@@ -112,7 +112,7 @@ def _editor(app_url: str, job: dict, leaves: list, saves: int, barrier, out) -> 
             for r in s.scores(year=YEAR, unit_codes=job["unit"]).itertuples():
                 versions[r.node_code] = int(r.version)
             barrier.wait()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             done = 0
             seq = 0
             while done < saves:
@@ -135,13 +135,34 @@ def _editor(app_url: str, job: dict, leaves: list, saves: int, barrier, out) -> 
                     versions[node] = v
                     break
                 done += 1
-            t1 = time.perf_counter()
-        out.put({"user": job["user"], "unit": job["unit"], "start": t0, "end": t1, "ledger": ledger,
+            t1, c1 = time.perf_counter(), time.process_time()
+        out.put({"user": job["user"], "unit": job["unit"], "start": t0, "end": t1, "cpu": c1 - c0, "ledger": ledger,
                  "conflicts": conflicts, "attempts": attempts, "unchanged": unchanged})
     except BaseException as exc:  # noqa: BLE001  (reported to the parent, which fails the run)
         out.put({"user": job["user"], "error": f"{type(exc).__name__}: {exc}"})
     finally:
         store.dispose()
+
+
+def _server_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the PostgreSQL servers on this machine (None if none is visible).
+
+    Every ``postgres`` process's own time, plus the time of the backends that have exited (their
+    postmaster's reaped children), so the backends of editors that have disconnected still count.
+    """
+    total, seen = 0.0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        name = raw[raw.find("(") + 1:raw.rfind(")")]
+        if name.startswith("postgres"):
+            fields = raw.rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick
+            seen = True
+    return total if seen else None
 
 
 def run(owner_url: str, app_url: str, *, editors: int = 40, saves: int = 75) -> dict[str, Any]:
@@ -152,11 +173,13 @@ def run(owner_url: str, app_url: str, *, editors: int = 40, saves: int = 75) -> 
     out = ctx.Queue()
     procs = [ctx.Process(target=_editor, args=(app_url, job, setup["leaves"], saves, barrier, out))
              for job in setup["plan"]]
+    server0 = _server_cpu_seconds()
     for p in procs:
         p.start()
     results = [out.get(timeout=600) for _ in procs]
     for p in procs:
         p.join(60)
+    server1 = _server_cpu_seconds()
     errors = [r for r in results if "error" in r]
     if errors:
         raise RuntimeError(f"{len(errors)} editor(s) failed: {errors[:3]}")
@@ -168,6 +191,9 @@ def run(owner_url: str, app_url: str, *, editors: int = 40, saves: int = 75) -> 
         "saves": ok, "unchanged": sum(r["unchanged"] for r in results), "attempts": attempts,
         "conflicts": sum(r["conflicts"] for r in results), "seconds": round(end - start, 3),
         "saves_per_second": round(ok / (end - start), 1), "attempts_per_second": round(attempts / (end - start), 1),
+        "cpu_ms_per_save_under_load": {
+            "editors": round(sum(r["cpu"] for r in results) / ok * 1000, 2),
+            "postgres": None if server0 is None else round((server1 - server0) / ok * 1000, 2)},
         "results": results, "setup": setup,
     }
 

@@ -160,6 +160,21 @@ _SET_CONTEXT = text("select set_config('app.tenant_id', :t, true), set_config('a
                     "set_config('app.all_tenants', :all, true)")
 _T = TypeVar("_T")
 
+# Saving one score on PostgreSQL (the functions of revision 0004): the context read and the
+# conditional update with its audit rows, each one statement in its own transaction.
+_SAVE_FUNCTION_FIELDS = ("self_score", "explanation", "evidence", "appraised_score", "appraisal_reason",
+                         "unit_response", "appraisal_round", "survey_points", "bonus", "penalty")
+_SCORE_CONTEXT = ("select * from parindex_score_context(%s::text, %s::text, %s::text, %s::text, %s::integer, "
+                  "%s::text)")
+_SCORE_CONTEXT_COLUMNS = (
+    "tenant_code", "member_role", "member_units", "a_id", "a_tenant_id", "a_unit_code", "a_year",
+    "a_framework_ref", "a_status", "a_deadline", "a_framework_id", "a_checksum", "s_id",
+    *(f"s_{name}" for name in _SAVE_FUNCTION_FIELDS), "s_version", "s_updated_by", "s_updated_at", "has_evidence")
+_UPDATE_SCORE = ("select parindex_update_score(%s::text, %s::text, %s::text, %s::integer, %s::integer, "
+                 "%s::timestamptz, %s::text[], %s::float8, %s::text, %s::text, %s::float8, %s::text, %s::text, "
+                 "%s::integer, %s::float8, %s::float8, %s::float8, %s::text, %s::text, %s::text[], %s::text[], "
+                 "%s::text[])")
+
 
 # -- small helpers ------------------------------------------------------------
 
@@ -449,6 +464,39 @@ class Store:
                     reason = str(exc.orig).splitlines()[0].removeprefix("parindex: ")
                     raise AccessDenied(f"the database refused this change: {reason}") from None
                 raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """PostgreSQL: run one statement in its own transaction on a pooled connection; its rows.
+
+        For the functions that set the transaction's context themselves (revision 0004). Errors
+        as :meth:`_run`: a refusal of the row-level security or the role triggers is an
+        :class:`AccessDenied`; a connection the server dropped is discarded and the statement tried
+        once more on a fresh one.
+        """
+        import psycopg
+
+        for attempt in (0, 1):
+            fairy = self.engine.raw_connection()
+            conn = fairy.driver_connection
+            try:
+                conn.autocommit = True
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(sql, params)
+                        return cur.fetchall()
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
+            except psycopg.errors.InsufficientPrivilege as exc:
+                reason = str(exc).splitlines()[0].removeprefix("parindex: ")
+                raise AccessDenied(f"the database refused this change: {reason}") from None
+            except psycopg.OperationalError:
+                if not conn.closed or attempt == 1:
+                    raise
+                fairy.invalidate()  # the server dropped it: once more on a fresh one
+            finally:
+                fairy.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- schema --------------------------------------------------------------
@@ -2137,64 +2185,146 @@ class TenantSession:
         node_code = str(node_code).strip()
         _refuse_nul_reason(reason, f"score of unit {unit_code}, {year}, node {node_code}")
 
+        if self.store.dialect == "postgresql":
+            saved = self._save_score_by_functions(unit_code, year, node_code, expected_version, reason, values)
+            if saved is not None:
+                return saved
+
         def body(conn: Connection) -> int:
             a, cur = self._score_context(conn, unit_code, year, node_code)
-            self._require_open(a)
-            fw = self._fw(a)
-            node = self.store._leaf_records(a.checksum, fw).get(node_code)
-            where = {"row": None}
-            clean, fails = _check_values(fw, node, node_code, values, where)
-            if fails:
-                raise ValidationError(f"score of unit {a.unit_code}, {a.year}, node {node_code} refused", fails)
-            what = f"unit {a.unit_code}, {a.year}, node {node_code}"
-            rk = f"{a.unit_code}/{a.year}/{node_code}"
+
+            def has_evidence() -> bool:
+                e = m.evidence
+                return conn.execute(select(e.c.id).where(e.c.tenant_id == self.tenant, e.c.assessment_id == a.id,
+                                                         e.c.node_code == node_code).limit(1)).first() is not None
+
+            action, stored, diff = self._plan_score_save(a, cur, node_code, values, expected_version, has_evidence)
+            if action == "unchanged":
+                return expected_version
             s = m.scores
-            key = [s.c.tenant_id == self.tenant, s.c.assessment_id == a.id, s.c.node_code == node_code]
             now = _now()
-
-            def conflict(latest: Any) -> ConflictError:
-                field = next((k for k in clean if latest is None or not _same(clean[k], latest._mapping[k])),
-                             next(iter(clean)))
-                return ConflictError(what, field, clean[field], None if latest is None else latest._mapping[field],
-                                     0 if latest is None else latest.version,
-                                     None if latest is None else latest.updated_by)
-
-            if cur is None:
-                if expected_version != 0:
-                    raise conflict(None)
-                roles.require_score_write(self.role, self.unit_codes, a._mapping,
-                                          [k for k, v in clean.items() if v is not None], user=self.user)
-                self._require_rules(conn, a, node, node_code, clean, {k for k, v in clean.items() if v is not None})
+            if action == "insert":
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(s).values(tenant_id=self.tenant, assessment_id=a.id, node_code=node_code,
-                                                      version=1, updated_by=self.user, updated_at=now, **clean))
+                                                      version=1, updated_by=self.user, updated_at=now, **stored))
                 except IntegrityError:
-                    raise conflict(conn.execute(select(s).where(*key)).first()) from None
-                self._audit(conn, _changes("scores", rk, None, clean, "insert"), reason, now)
+                    latest = conn.execute(select(s).where(s.c.tenant_id == self.tenant, s.c.assessment_id == a.id,
+                                                          s.c.node_code == node_code)).first()
+                    raise self._score_conflict(a, node_code, stored, latest) from None
+                self._audit(conn, diff, reason, now)
                 return 1
-            if cur.version != expected_version:
-                raise conflict(cur)
-            diff = _changes("scores", rk, cur._mapping, clean, "update", expected_version + 1)
-            if not diff:
-                return expected_version  # nothing changed: no new version, nothing to audit
-            changed = {d["field"] for d in diff}
-            roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(changed), user=self.user)
-            self._require_rules(conn, a, node, node_code, {**{c: cur._mapping[c] for c in SCORE_FIELDS}, **clean},
-                                changed)
-            # values equal within the tolerance keep their stored form (the database sees no change to them)
-            stored = {k: v for k, v in clean.items() if k in changed}
             res = conn.execute(update(s).where(s.c.id == cur.id, s.c.version == expected_version).values(
                 version=expected_version + 1, updated_by=self.user, updated_at=now, **stored))
             if res.rowcount != 1:
-                raise conflict(conn.execute(select(s).where(*key)).first())
+                latest = conn.execute(select(s).where(s.c.id == cur.id)).first()
+                raise self._score_conflict(a, node_code, stored, latest)
             self._audit(conn, diff, reason, now)
             return expected_version + 1
 
         return self._run(body, write=True, member_check=False)
 
-    def _require_rules(self, conn: Connection, a: Any, node: Mapping[str, Any], node_code: str,
-                       merged: Mapping[str, Any], changed: set[str]) -> None:
+    def _plan_score_save(self, a: Any, cur: Any, node_code: str, values: Mapping[str, Any], expected_version: int,
+                         has_evidence: Callable[[], bool]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+        """Check one save against the stored row; return what to write.
+
+        ``a``: the assessment (with ``framework_id`` and ``checksum``; its framework cached);
+        ``cur``: the stored score or None; ``has_evidence()``: whether evidence is attached to the
+        leaf (asked only when the evidence rule needs it).
+
+        Returns
+        -------
+        tuple
+            ``(action, stored, audit_rows)``: action ``"insert"``, ``"update"`` or ``"unchanged"``;
+            the values to write (for an update, only the changed ones; values equal within the
+            tolerance keep their stored form); the audit rows of :func:`_changes`.
+
+        Raises
+        ------
+        ValidationError, ConflictError, AccessDenied
+            As :meth:`save_score` documents; the refusals are checked in that order after the
+            published check: values, version, role, rules.
+        """
+        self._require_open(a)
+        fw = self._fw(a)
+        node = self.store._leaf_records(a.checksum, fw).get(node_code)
+        clean, fails = _check_values(fw, node, node_code, values, {"row": None})
+        if fails:
+            raise ValidationError(f"score of unit {a.unit_code}, {a.year}, node {node_code} refused", fails)
+        rk = f"{a.unit_code}/{a.year}/{node_code}"
+        if cur is None:
+            if expected_version != 0:
+                raise self._score_conflict(a, node_code, clean, None)
+            changed = {k for k, v in clean.items() if v is not None}
+            roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(changed), user=self.user)
+            self._require_rules(a, node, node_code, clean, changed, has_evidence)
+            return "insert", clean, _changes("scores", rk, None, clean, "insert")
+        if cur.version != expected_version:
+            raise self._score_conflict(a, node_code, clean, cur)
+        diff = _changes("scores", rk, cur._mapping, clean, "update", expected_version + 1)
+        if not diff:
+            return "unchanged", {}, []  # nothing changed: no new version, nothing to audit
+        changed = {d["field"] for d in diff}
+        roles.require_score_write(self.role, self.unit_codes, a._mapping, sorted(changed), user=self.user)
+        self._require_rules(a, node, node_code, {**{c: cur._mapping[c] for c in SCORE_FIELDS}, **clean}, changed,
+                            has_evidence)
+        return "update", {k: v for k, v in clean.items() if k in changed}, diff
+
+    def _score_conflict(self, a: Any, node_code: str, clean: Mapping[str, Any], latest: Any) -> ConflictError:
+        """The conflict of a save of ``clean`` against the row stored now (None: no row)."""
+        field = next((k for k in clean if latest is None or not _same(clean[k], latest._mapping[k])),
+                     next(iter(clean)))
+        return ConflictError(f"unit {a.unit_code}, {a.year}, node {node_code}", field, clean[field],
+                             None if latest is None else latest._mapping[field],
+                             0 if latest is None else latest.version, None if latest is None else latest.updated_by)
+
+    def _save_score_by_functions(self, unit_code: str, year: Any, node_code: str, expected_version: int,
+                                 reason: str | None, values: Mapping[str, Any]) -> int | None:
+        """:meth:`save_score` on PostgreSQL in two round trips (the functions of revision 0004).
+
+        The first call reads the context in its own transaction, the second updates the row and
+        appends its audit rows in another, only if the version is still ``expected_version``: the
+        version check makes the pair as safe as one transaction (a row changed in between is a
+        conflict), and the database checks the role again on the write. Returns None when the leaf
+        has no stored row yet or its framework is not cached: :meth:`save_score` then saves in one
+        transaction.
+        """
+        try:
+            y = _year(year)
+        except ValueError:
+            return None  # the transaction path names the bad year
+        unit = str(unit_code).strip()
+        a, cur, evidence = self._score_context_by_function(unit, y, node_code)
+        if cur is None or a.checksum not in self.store._frameworks:
+            return None
+        action, stored, diff = self._plan_score_save(a, cur, node_code, values, expected_version, lambda: evidence)
+        if action == "unchanged":
+            return expected_version
+        row = [self.tenant, self.store.token or "", self.user, cur.id, expected_version, _now(), sorted(stored)]
+        row += [stored.get(name) for name in _SAVE_FUNCTION_FIELDS]
+        row += [f"{a.unit_code}/{a.year}/{node_code}", reason, [d["field"] for d in diff],
+                [d["old_value"] for d in diff], [d["new_value"] for d in diff]]
+        if self.store._call(_UPDATE_SCORE, row)[0][0]:
+            return expected_version + 1
+        a, latest, _ = self._score_context_by_function(unit, y, node_code)
+        raise self._score_conflict(a, node_code, stored, latest)
+
+    def _score_context_by_function(self, unit: str, year: int, node_code: str) -> tuple[Any, Any, bool]:
+        """Membership, assessment, stored score and attached evidence of one leaf (``parindex_score_context``)."""
+        rows = self.store._call(_SCORE_CONTEXT, [self.tenant, self.store.token or "", self.user, unit, year, node_code])
+        row = rows[0] if rows else None
+        self._member = self.store._membership(row is not None, None if row is None else row[1],
+                                              None if row is None else row[2], self.tenant, self.user)
+        values = dict(zip(_SCORE_CONTEXT_COLUMNS, row))
+        if values["a_id"] is None:
+            raise NotFound(f"no assessment for unit {unit!r}, year {year} in tenant {self.tenant!r}")
+        assessment = _RowView({k[2:]: v for k, v in values.items() if k.startswith("a_")})
+        score = None if values["s_id"] is None else _RowView(
+            {k[2:]: v for k, v in values.items() if k.startswith("s_")})
+        return assessment, score, bool(values["has_evidence"])
+
+    def _require_rules(self, a: Any, node: Mapping[str, Any], node_code: str, merged: Mapping[str, Any],
+                       changed: set[str], has_evidence: Callable[[], bool]) -> None:
         """Refuse values that break the evidence or the appraisal rule (after the role checks).
 
         ``merged``: the row as it will be stored; ``changed``: the fields this write changes. The
@@ -2205,12 +2335,8 @@ class TenantSession:
         fails = []
         where = {"row": None}
         if changed & {"self_score", "explanation", "evidence"} and needs_explanation(
-                merged, evidence_required=bool(node.get("evidence_required", True))):
-            e = m.evidence
-            items = conn.execute(select(e.c.id).where(e.c.tenant_id == self.tenant, e.c.assessment_id == a.id,
-                                                      e.c.node_code == node_code).limit(1)).first()
-            if items is None:
-                fails.append(_explanation_failure(f"node {node_code}", merged.get("self_score"), where))
+                merged, evidence_required=bool(node.get("evidence_required", True))) and not has_evidence():
+            fails.append(_explanation_failure(f"node {node_code}", merged.get("self_score"), where))
         if changed & {"appraised_score", "appraisal_reason"} and needs_reason(merged):
             fails.append(_reason_failure(f"node {node_code}", merged, where))
         if fails:
