@@ -176,6 +176,10 @@ _UPDATE_SCORE = ("select parindex_update_score(%s::text, %s::text, %s::text, %s:
                  "%s::text[])")
 
 
+class _MissingFunction(Exception):
+    """A function of a newer revision is missing from the database (it is not upgraded yet)."""
+
+
 # -- small helpers ------------------------------------------------------------
 
 def _now() -> dt.datetime:
@@ -382,6 +386,7 @@ class Store:
         self._retries = int(retries)
         self._frameworks: dict[str, Framework] = {}
         self._leaves: dict[str, dict[str, dict[str, Any]]] = {}
+        self._save_functions = True  # PostgreSQL: save scores through the functions of revision 0004
         self.engine: Engine = self._make_engine(busy_timeout_ms, echo)
         self.dialect: str = self.engine.dialect.name
         if upgrade:
@@ -491,6 +496,8 @@ class Store:
             except psycopg.errors.InsufficientPrivilege as exc:
                 reason = str(exc).splitlines()[0].removeprefix("parindex: ")
                 raise AccessDenied(f"the database refused this change: {reason}") from None
+            except psycopg.errors.UndefinedFunction:
+                raise _MissingFunction(sql) from None
             except psycopg.OperationalError:
                 if not conn.closed or attempt == 1:
                     raise
@@ -2185,8 +2192,13 @@ class TenantSession:
         node_code = str(node_code).strip()
         _refuse_nul_reason(reason, f"score of unit {unit_code}, {year}, node {node_code}")
 
-        if self.store.dialect == "postgresql":
-            saved = self._save_score_by_functions(unit_code, year, node_code, expected_version, reason, values)
+        if self.store.dialect == "postgresql" and self.store._save_functions:
+            try:
+                saved = self._save_score_by_functions(unit_code, year, node_code, expected_version, reason, values)
+            except _MissingFunction:
+                # a database not yet upgraded to revision 0004: save in one transaction, as before
+                self.store._save_functions = False
+                saved = None
             if saved is not None:
                 return saved
 

@@ -180,6 +180,20 @@ sql("rewrite the audit log", "update audit_log set reason = 'x'", "B", token)
 sql("erase the audit log", "delete from audit_log", "B", token)
 sql("forge an audit row as bao", "insert into audit_log(tenant_id, user_name, at, table_name, row_key, action, version) values ('B', 'bao', now(), 'scores', 'x', 'update', 1)", "B", token)
 sql("turn row-level security off", "alter table scores no force row level security", "B", token)
+def save_fn(tenant, user, rows):
+    """Score ids and versions (``rows``: a FROM item with columns i, v) through the save function of revision 0004."""
+    return (f"select count(*) from {rows}, "
+            f"lateral parindex_update_score('{tenant}', '{token}', '{user}', i, v, now(), array['self_score'], 0, "
+            "null, null, null, null, null, null, null, null, null, 'x', 'attack', array['self_score'], array['1'], "
+            "array['0']) ok where ok")
+
+every_id = "generate_series(1, 3000) i, generate_series(1, 3) v"   # A's ids cannot be read: try them all
+b_rows = "(select id as i, version as v from scores limit 40) s"     # B's she reads (tenant B set below)
+sql("read A's sheet through the save context function",
+    f"select count(*) from parindex_score_context('A', '{token}', 'ann', 'A01', 2024, '1.2')")
+sql("update A's scores through the save function", save_fn("A", "res", every_id))
+sql("researcher updates B's scores through the save function", save_fn("B", "res", b_rows), "B", token)
+sql("save function under B's admin's name", save_fn("B", "bao", b_rows), "B", token)
 with psycopg.connect(url) as c:
     owner_role = c.execute("select tableowner from pg_tables where tablename = 'scores'").fetchone()[0]
 sql("become the schema owner", f'set role "{owner_role}"')
@@ -214,6 +228,10 @@ _BREACH = {
     "erase the audit log": lambda st, got: st == "ok" and got > 0,
     "forge an audit row as bao": lambda st, got: st == "ok",
     "turn row-level security off": lambda st, got: st == "ok",
+    "read A's sheet through the save context function": lambda st, got: st == "ok" and got[0][0] > 0,
+    "update A's scores through the save function": lambda st, got: st == "ok" and got[0][0] > 0,
+    "researcher updates B's scores through the save function": lambda st, got: st == "ok" and got[0][0] > 0,
+    "save function under B's admin's name": lambda st, got: st == "ok" and got[0][0] > 0,
     "become the schema owner": lambda st, got: st == "ok",
     "library: session of tenant A": lambda st, got: st == "ok",
     "library: session of tenant A as its admin": lambda st, got: st == "ok",
