@@ -2,7 +2,13 @@
 
 Usage::
 
-    .venv/bin/python bench/bench_pg_saves.py [--editors 40] [--saves 75] [--admin-url URL]
+    .venv/bin/python bench/bench_pg_saves.py [--editors 40] [--saves 75] [--admin-url URL] [--no-baseline]
+
+The workload runs twice, each time in a fresh database: saving as the
+library does on PostgreSQL (the functions of revision 0004: two round trips
+per save), then the baseline, the same saves each in one transaction (the
+path of SQLite and of a database before 0004); the ratio of their saves per
+second is printed last.
 
 Without ``--admin-url`` a throwaway PostgreSQL server is started on loopback
 (Debian's binaries, as the test suite does) and stopped at the end.
@@ -100,10 +106,14 @@ def prepare(owner_url: str, editors: int) -> dict[str, Any]:
     return {"plan": plan, "leaves": leaves, "units": units}
 
 
-def _editor(app_url: str, job: dict, leaves: list, saves: int, barrier, out) -> None:
-    """One editor process: ``saves`` successful saves on its unit's leaves, resolving every conflict."""
+def _editor(app_url: str, job: dict, leaves: list, saves: int, barrier, out, functions: bool = True) -> None:
+    """One editor process: ``saves`` successful saves on its unit's leaves, resolving every conflict.
+
+    ``functions=False``: every save in one transaction (the path of a database before revision 0004).
+    """
     rng = random.Random(job["index"])
     store = Store(app_url, upgrade=False, token=job["token"])
+    store._save_functions = functions
     ledger: list[tuple[str, int, float]] = []   # (node, version written, value)
     conflicts = attempts = unchanged = 0
     versions: dict[str, int] = {}
@@ -165,13 +175,17 @@ def _server_cpu_seconds() -> float | None:
     return total if seen else None
 
 
-def run(owner_url: str, app_url: str, *, editors: int = 40, saves: int = 75) -> dict[str, Any]:
-    """Run the workload; return the figures and every editor's ledger."""
+def run(owner_url: str, app_url: str, *, editors: int = 40, saves: int = 75, functions: bool = True) -> dict[str, Any]:
+    """Run the workload; return the figures and every editor's ledger.
+
+    ``functions``: save through the functions of revision 0004 (two round trips, as the library
+    does); False: every save in one transaction, the baseline.
+    """
     setup = prepare(owner_url, editors)
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(editors)
     out = ctx.Queue()
-    procs = [ctx.Process(target=_editor, args=(app_url, job, setup["leaves"], saves, barrier, out))
+    procs = [ctx.Process(target=_editor, args=(app_url, job, setup["leaves"], saves, barrier, out, functions))
              for job in setup["plan"]]
     server0 = _server_cpu_seconds()
     for p in procs:
@@ -248,7 +262,7 @@ def verify(owner_url: str, figures: dict[str, Any]) -> dict[str, Any]:
     return {"rows": len(ledger), "audit_rows": len(mine), "chains": chains}
 
 
-def cpu_per_save(owner_url: str, app_url: str, saves: int = 400) -> dict[str, float] | None:
+def cpu_per_save(owner_url: str, app_url: str, saves: int = 400, functions: bool = True) -> dict[str, float] | None:
     """CPU milliseconds per save of one editor alone: in its Python process and in its PostgreSQL backend.
 
     The backend's CPU is read from ``/proc/<pid>/stat``, so the server must run on this machine
@@ -266,6 +280,7 @@ def cpu_per_save(owner_url: str, app_url: str, saves: int = 400) -> dict[str, fl
         store.dispose()
     leaves = _leaves(load_framework(FRAMEWORK))
     app = Store(app_url, upgrade=False, token=token)
+    app._save_functions = functions
     try:
         with app.engine.connect() as conn:  # the pool's only connection, reused by every save below
             pid = conn.execute(sql_text("select pg_backend_pid()")).scalar()
@@ -332,10 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--saves", type=int, default=75, help="successful saves per editor")
     p.add_argument("--admin-url", help="a superuser URL of a PostgreSQL server (default: start one)")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the baseline (the same workload with every save in one transaction)")
     args = p.parse_args(argv)
     setup = _setup_module()
 
-    def go(admin_url: str) -> dict:
+    def go(admin_url: str, functions: bool) -> dict:
         import psycopg
         import uuid
 
@@ -348,24 +365,38 @@ def main(argv: list[str] | None = None) -> int:
         try:
             setup.migrate_and_grant(owner_url, app)
             load_before = os.getloadavg()[0]
-            figures = run(owner_url, app_url, editors=args.editors, saves=args.saves)
+            figures = run(owner_url, app_url, editors=args.editors, saves=args.saves, functions=functions)
             figures["load_average_before"] = round(load_before, 2)
             figures["verified"] = verify(owner_url, figures)
-            figures["cpu_per_save"] = cpu_per_save(owner_url, app_url)
-            return figures
+            figures["cpu_per_save"] = cpu_per_save(owner_url, app_url, functions=functions)
+            return {k: v for k, v in figures.items() if k not in ("results", "setup")}
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 conn.execute(f'DROP ROLE IF EXISTS "{app}"')
                 conn.execute(f'DROP ROLE IF EXISTS "{owner}"')
 
+    def both(admin_url: str) -> dict:
+        out = {"functions": go(admin_url, True)}
+        if not args.no_baseline:
+            out["one_transaction"] = go(admin_url, False)
+            out["saves_per_second_ratio"] = round(out["functions"]["saves_per_second"]
+                                                  / out["one_transaction"]["saves_per_second"], 2)
+        return out
+
     if args.admin_url:
-        figures = go(args.admin_url)
+        shown = both(args.admin_url)
     else:
         with throwaway_postgresql() as url:
-            figures = go(url)
-    shown = {k: v for k, v in figures.items() if k not in ("results", "setup")}
+            shown = both(url)
     print(json.dumps(shown, indent=1))
+    f = shown["functions"]
+    line = (f"summary: {f['saves_per_second']} successful saves/s ({f['conflicts']} conflicts, "
+            f"{f['verified']['rows']} rows verified, goal >= 500)")
+    if "one_transaction" in shown:
+        line += (f"; one transaction per save {shown['one_transaction']['saves_per_second']} saves/s; "
+                 f"ratio {shown['saves_per_second_ratio']}")
+    print(line)
     if args.json:
         Path(args.json).write_text(json.dumps(shown, indent=1))
     return 0
