@@ -25,6 +25,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 
+def small_framework():
+    """The suite's small framework (``SMALL_FRAMEWORK_YAML`` of tests/conftest.py), for module-scoped fixtures."""
+    from parindex_lib.framework import read_framework_yaml
+
+    spec = importlib.util.spec_from_file_location("parindex_tests_conftest", Path(__file__).parent / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return read_framework_yaml(module.SMALL_FRAMEWORK_YAML, "small_test.yaml")
+
+
 def setup_module_of_deploy():
     """``deploy/postgres/setup_database.py``, imported from its path."""
     path = ROOT / "deploy" / "postgres" / "setup_database.py"

@@ -19,7 +19,7 @@ import pytest
 from parindex_lib import models as m
 from parindex_lib.errors import AccessDenied
 from parindex_lib.store import Store
-from pg_deployment import MEMBERS, PDF, deployment, two_tenants
+from pg_deployment import MEMBERS, PDF, deployment, small_framework, two_tenants
 
 pytestmark = pytest.mark.postgres
 
@@ -38,15 +38,7 @@ def dep(pg_server, request):
 @pytest.fixture(scope="module")
 def small_framework_module():
     """The suite's small framework (tests/conftest.py), for module-scoped fixtures."""
-    import importlib.util
-    from pathlib import Path
-
-    from parindex_lib.framework import read_framework_yaml
-
-    spec = importlib.util.spec_from_file_location("parindex_root_conftest", Path(__file__).parent / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return read_framework_yaml(module.SMALL_FRAMEWORK_YAML, "small_test.yaml")
+    return small_framework()
 
 
 class Raw:

@@ -22,9 +22,8 @@ from sqlalchemy.engine import make_url
 
 from parindex_lib import store as store_module
 from parindex_lib.errors import AccessDenied, ConflictError, NotFound, ParindexError, ValidationError
-from parindex_lib.framework import read_framework_yaml
 from parindex_lib.store import Store
-from pg_deployment import MEMBERS, deployment, two_tenants
+from pg_deployment import MEMBERS, deployment, small_framework, two_tenants
 
 pytestmark = pytest.mark.postgres
 
@@ -33,10 +32,7 @@ AUDIT_KEYS = ["user_name", "table_name", "row_key", "field", "old_value", "new_v
 
 @pytest.fixture(scope="module")
 def small_fw():
-    spec = importlib.util.spec_from_file_location("parindex_root_conftest", Path(__file__).parent / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return read_framework_yaml(module.SMALL_FRAMEWORK_YAML, "small_test.yaml")
+    return small_framework()
 
 
 @pytest.fixture(scope="module")
