@@ -543,21 +543,34 @@ def _regions() -> pd.DataFrame:
 def region_table() -> pd.DataFrame:
     """The six socio-economic regions of the 63 pre-2025 provinces.
 
+    The grouping of Resolution 81/2023/QH15 (national master plan
+    2021-2030): 11 + 14 + 14 + 5 + 6 + 13 provinces; sources and the date
+    they were checked are in ``data/provinces/README.md``. No regions are
+    shipped for the 34 provinces after the July 2025 merger (see
+    :func:`region_of`).
+
     Returns
     -------
     pandas.DataFrame
         Columns ``province_code``, ``region_code``, ``region_vi``,
-        ``region_en`` (source in ``data/provinces/README.md``).
+        ``region_en``, ``source`` (the legal text and the addresses it was
+        read at).
 
     Examples
     --------
     >>> region_table()["region_code"].value_counts().sort_index().tolist()
     [11, 14, 14, 5, 6, 13]
     """
-    return _regions()[["province_code", "region_code", "region_vi", "region_en"]].copy()
+    return _regions()[["province_code", "region_code", "region_vi", "region_en", "source"]].copy()
 
 
-def region_of(codes: Iterable[Any], *, era: str = "old") -> pd.Series:
+_NO_NEW_REGIONS = ("regions are shipped for the 63 pre-2025 provinces only: after the July 2025 merger "
+                   "several new provinces join parts of two old regions (e.g. Bắc Ninh = Bắc Giang + Bắc Ninh, "
+                   "Tây Ninh = Tây Ninh + Long An) and the regions of the 34 are not shipped "
+                   "(data/provinces/README.md)")
+
+
+def region_of(codes: Iterable[Any], *, era: str = "old", year: Any = None) -> pd.Series:
     """The region of each old province code.
 
     Parameters
@@ -565,7 +578,12 @@ def region_of(codes: Iterable[Any], *, era: str = "old") -> pd.Series:
     codes
         Province codes of the 63 pre-2025 provinces.
     era
-        Only ``"old"`` has regions here.
+        Only ``"old"`` has regions here; ``"new"`` is refused.
+    year
+        Optional: a year, or one year per code (aligned with ``codes``).
+        Codes of a year from 2025 (the 34 merged provinces) are refused,
+        never given the region of the old province that had the same code.
+        A year of 0 (no year) counts as old.
 
     Returns
     -------
@@ -575,7 +593,8 @@ def region_of(codes: Iterable[Any], *, era: str = "old") -> pd.Series:
     Raises
     ------
     ValidationError
-        For codes without a region (all listed).
+        For codes without a region (all listed), for ``era="new"``, and for
+        codes of years from 2025.
 
     Examples
     --------
@@ -583,9 +602,20 @@ def region_of(codes: Iterable[Any], *, era: str = "old") -> pd.Series:
     ['Red River Delta', 'Southeast']
     """
     if era != "old":
-        raise ValidationError("regions are shipped for the 63 pre-2025 provinces only", [
-            {"column": "era", "value": era, "expected": "'old' (or give your own region column)"}])
+        raise ValidationError(_NO_NEW_REGIONS, [
+            {"column": "era", "value": era, "expected": "'old' (or give your own region column with its source)"}])
     s = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype=object)
+    if year is not None:
+        years = [year] * len(s) if np.isscalar(year) else list(year)
+        if len(years) != len(s):
+            raise ValidationError("one year per code", [
+                {"column": "year", "value": len(years), "expected": f"{len(s)} years"}])
+        new = [(c, y) for c, y in zip(s.tolist(), years)
+               if not (y is None or (isinstance(y, float) and np.isnan(y))) and era_of_year(y) == "new"]
+        if new:
+            raise ValidationError(_NO_NEW_REGIONS, [
+                {"column": "year", "value": f"{c} in {y}", "expected": f"a year before {FIRST_NEW_YEAR}"}
+                for c, y in dict.fromkeys(new)])
     lookup = dict(zip(_regions()["province_code"], _regions()["region_en"]))
     out = s.astype(str).map(lookup)
     bad = s[out.isna()]

@@ -128,13 +128,79 @@ def test_committed_tables_equal_what_vietnamadminunits_produces(tmp_path):
     assert province_code("Hà Nội") == "01"
 
 
-def test_regions_cover_the_63_old_provinces():
+# The six socio-economic regions of Resolution 81/2023/QH15 (national master plan 2021-2030), as listed
+# there (read in the baodanang.vn report of the resolution and the senvanggroup.com quotation of its text,
+# addresses in data/provinces/README.md).
+RESOLUTION_81_REGIONS = {
+    "Red River Delta": "Hà Nội, Hải Phòng, Hải Dương, Hưng Yên, Vĩnh Phúc, Bắc Ninh, Thái Bình, Nam Định, Hà Nam, "
+                       "Ninh Bình, Quảng Ninh",
+    "Northern Midlands and Mountains": "Hà Giang, Cao Bằng, Lạng Sơn, Bắc Giang, Phú Thọ, Thái Nguyên, Bắc Kạn, "
+                                       "Tuyên Quang, Lào Cai, Yên Bái, Lai Châu, Sơn La, Điện Biên, Hoà Bình",
+    "North Central and Central Coast": "Thanh Hoá, Nghệ An, Hà Tĩnh, Quảng Bình, Quảng Trị, Thừa Thiên Huế, Đà Nẵng, "
+                                       "Quảng Nam, Quảng Ngãi, Bình Định, Phú Yên, Khánh Hoà, Ninh Thuận, Bình Thuận",
+    "Central Highlands": "Kon Tum, Gia Lai, Đắk Lắk, Đắk Nông, Lâm Đồng",
+    "Southeast": "Thành phố Hồ Chí Minh, Đồng Nai, Bà Rịa – Vũng Tàu, Bình Dương, Bình Phước, Tây Ninh",
+    "Mekong River Delta": "Cần Thơ, Long An, Tiền Giang, Bến Tre, Trà Vinh, Vĩnh Long, An Giang, Đồng Tháp, "
+                          "Kiên Giang, Hậu Giang, Sóc Trăng, Bạc Liêu, Cà Mau",
+}
+
+
+def test_every_old_province_has_exactly_one_region():
     r = region_table()
+    assert len(r) == 63 and r["province_code"].is_unique
     assert set(r["province_code"]) == set(province_table("old")["province_code"])
+    assert (r["region_code"] != "").all() and (r["region_en"] != "").all()
+    assert r.groupby("region_code")[["region_vi", "region_en"]].nunique().eq(1).all().all()
+
+
+def test_region_counts_are_those_of_resolution_81_2023():
+    r = region_table()
+    # Resolution 81/2023/QH15: Red River Delta 11, Northern Midlands and Mountains 14, North Central and
+    # Central Coast 14, Central Highlands 5, Southeast 6, Mekong River Delta 13 (63 in all).
     assert r["region_code"].value_counts().sort_index().tolist() == [11, 14, 14, 5, 6, 13]
+    assert r["region_en"].value_counts().to_dict() == {
+        "Red River Delta": 11, "Northern Midlands and Mountains": 14, "North Central and Central Coast": 14,
+        "Central Highlands": 5, "Southeast": 6, "Mekong River Delta": 13}
+    assert {k: len(v.split(", ")) for k, v in RESOLUTION_81_REGIONS.items()} == r["region_en"].value_counts().to_dict()
+
+
+def test_every_province_is_in_the_region_the_resolution_lists():
+    for region, names in RESOLUTION_81_REGIONS.items():
+        codes = match_provinces(names.split(", "))["province_code"]
+        assert region_of(codes).eq(region).all(), region
+    # Where groupings differ: Quảng Ninh is in the Red River Delta (Resolution 81/2023, GSO, Decision
+    # 795/QĐ-TTg), not in the Northern Midlands as in older planning texts.
+    assert region_of(["22"]).item() == "Red River Delta"
     assert region_of(["01", "79", "92"]).tolist() == ["Red River Delta", "Southeast", "Mekong River Delta"]
+    assert region_table()["source"].str.contains("81/2023/QH15").all()
+    assert region_table()["source"].str.contains("https://").all()
     with pytest.raises(ValidationError):
         region_of(["01", "99"])
+
+
+def test_new_provinces_straddling_old_regions_are_the_seven_known_ones():
+    cw = crosswalk_2025()
+    old = dict(zip(region_table()["province_code"], region_table()["region_code"]))
+    spans = cw.assign(region=cw["old_code"].map(old)).groupby("new_name")["region"].nunique()
+    # Resolution 202/2025/QH15 merged across these region borders, so no region of the 34 follows from the 63.
+    assert sorted(spans[spans > 1].index) == ["Bắc Ninh", "Gia Lai", "Lâm Đồng", "Phú Thọ", "Quảng Ngãi",
+                                                "Tây Ninh", "Đắk Lắk"]
+
+
+def test_regions_are_refused_for_the_merged_provinces():
+    with pytest.raises(ValidationError) as info:
+        region_of(["01"], era="new")
+    assert "63 pre-2025 provinces only" in str(info.value)
+    with pytest.raises(ValidationError):
+        region_of(["24", "79"], year=2025)  # new Bắc Ninh: never the region of old Bắc Giang (also 24)
+    with pytest.raises(ValidationError) as info:
+        region_of(["24", "79", "24"], year=[2024, 2026, 2025])
+    assert info.value.failures["value"].tolist() == ["79 in 2026", "24 in 2025"]
+    assert region_of(["24", "27"], year=2024).tolist() == ["Northern Midlands and Mountains", "Red River Delta"]
+    assert region_of(pd.Series(["24", "27"]), year=[0, 2023]).tolist() == ["Northern Midlands and Mountains",
+                                                                            "Red River Delta"]
+    with pytest.raises(ValidationError):
+        region_of(["24", "27"], year=[2024])
 
 
 def _values():
