@@ -665,7 +665,7 @@ def partial_correlate(data: pd.DataFrame, x: str | Sequence[str] = "PAR", y: str
         Column names; ``"region"`` is added from the province codes
         (:func:`parindex_lib.provinces.region_of`, the six socio-economic
         regions of the 63 pre-2025 provinces) when the data has no such
-        column.
+        column; refused for rows of years from 2025 (merged provinces).
     method
         ``"pearson"`` or ``"spearman"``.
 
@@ -681,19 +681,27 @@ def partial_correlate(data: pd.DataFrame, x: str | Sequence[str] = "PAR", y: str
     method = _check_method(method, ("pearson", "spearman"))
     wide, u = _prepare(data, unit)
     covars = [covar] if isinstance(covar, str) else list(covar)
+    groups = _year_groups(wide, year)
     for c in covars:
         if c not in wide.columns:
             if c == "region" and u == "province_code":
                 from .provinces import region_of
 
-                wide["region"] = region_of(wide["province_code"]).to_numpy()
+                # only the rows of the years studied; codes of years from 2025 (the merged provinces)
+                # are refused, never given the region of the old province with the same code
+                used = np.logical_or.reduce([np.asarray(m, dtype=bool) for _, m in groups]) if groups else \
+                    np.zeros(len(wide), dtype=bool)
+                wide["region"] = pd.Series(np.nan, index=wide.index, dtype=object)
+                if used.any():
+                    rows_used = wide.loc[used]
+                    years = rows_used["year"].tolist() if "year" in wide.columns else None
+                    wide.loc[used, "region"] = region_of(rows_used["province_code"], year=years).to_numpy()
             else:
                 raise ValidationError("covariate not in the data", [
                     {"column": c, "expected": "a column of the data (region is added for province codes)"}])
     xs, ys = _resolve_xy(wide, x, y, u)
     xs = [v for v in xs if v not in covars]
     ys = [v for v in ys if v not in covars]
-    groups = _year_groups(wide, year)
     total = len(xs) * len(ys) * len(groups)
     done = 0
     rows = []

@@ -264,6 +264,17 @@ def test_partial_correlation_controlling_for_region_independently():
         assert row.n == len(x)
 
 
+def test_region_is_refused_for_the_merged_provinces_of_2025():
+    """Codes of 2025 are the 34 merged provinces: no old region is given to them."""
+    long = _long(10, years=(2024, 2025), missing=0.0)
+    ok = partial_correlate(long, x="PAR:total", y="PCI:total", covar="region", year=2024)
+    assert len(ok) == 1 and ok.iloc[0]["n"] > 0
+    with pytest.raises(ValidationError, match="regions are shipped for the 63 pre-2025 provinces only") as err:
+        partial_correlate(long, x="PAR:total", y="PCI:total", covar="region")
+    assert err.value.failures["value"].str.endswith(" in 2025").all()
+    assert set(err.value.failures["column"]) == {"year"}
+
+
 def _pair_codes(long, year, a, b):
     def one(label):
         index, comp = label.split(":")
