@@ -10,6 +10,12 @@ byte-order mark, so Excel shows Vietnamese accents correctly; text streams
 be piped into other programs. Lines end with ``\r\n`` (RFC 4180, as Excel
 writes CSV), and a field holding a line break of any kind (``\r``, ``\n``
 or ``\r\n``) is quoted, so that it reads back as one cell.
+
+:func:`write_appraisal_sheet` writes the sheet an appraisal council fills
+in: the units' self scores beside empty (or stored) appraised scores, with
+the columns for the council's reasons, the unit's response and the round,
+under Vietnamese headers that :func:`parindex_lib.importing.read_scores`
+reads back.
 """
 
 from __future__ import annotations
@@ -25,15 +31,36 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
+from .framework import Framework
 from .importing import LONG_COLUMNS
 from .safety import escape_formula
 
-__all__ = ["LONG_COLUMNS", "FORMATS", "write_scores_file", "write_table"]
+__all__ = ["LONG_COLUMNS", "FORMATS", "APPRAISAL_SHEET_HEADERS", "write_scores_file", "write_appraisal_sheet",
+           "write_table"]
 
 #: Formats :func:`write_table` writes.
 FORMATS = ("csv", "xlsx")
 _XLSX_TEXT_LIMIT = 32_767
 _SCORE_NUMBERS = ("self_score", "appraised_score", "survey_points", "bonus", "penalty")
+
+#: The columns of :func:`write_appraisal_sheet`, in order, and their Vietnamese headers (each one a
+#: header :func:`parindex_lib.importing.canonical_header` reads as the column's name).
+APPRAISAL_SHEET_HEADERS: dict[str, str] = {
+    "unit_code": "Mã đơn vị",
+    "unit_name": "Tên đơn vị",
+    "year": "Năm",
+    "node_code": "Mã tiêu chí",
+    "node_name": "Tên tiêu chí",
+    "max_points": "Điểm tối đa",
+    "self_score": "Điểm tự chấm",
+    "evidence": "Tài liệu kiểm chứng",
+    "explanation": "Thuyết minh",
+    "appraised_score": "Điểm thẩm định",
+    "appraisal_reason": "Lý do điều chỉnh",
+    "unit_response": "Giải trình của đơn vị",
+    "appraisal_round": "Vòng thẩm định",
+}
+_APPRAISAL_TEXT = ("evidence", "explanation", "appraisal_reason", "unit_response")
 
 
 def write_scores_file(
@@ -84,6 +111,200 @@ def write_scores_file(
         if c not in out.columns:
             out[c] = ""
     write_table(out[LONG_COLUMNS], path_or_buffer, format, sheet_name="scores", decimal=decimal)
+
+
+def write_appraisal_sheet(
+    scores: pd.DataFrame,
+    framework: Framework,
+    path: str | os.PathLike | IO,
+    *,
+    units: pd.DataFrame | None = None,
+    format: str | None = None,
+) -> pd.DataFrame:
+    """Write the sheet an appraisal council fills in (bảng thẩm định).
+
+    One row per unit, year and self-assessed leaf of ``framework`` (tree
+    order), under Vietnamese headers (:data:`APPRAISAL_SHEET_HEADERS`):
+    ``Mã đơn vị`` (unit_code), ``Tên đơn vị`` (unit_name), ``Năm`` (year),
+    ``Mã tiêu chí`` (node_code), ``Tên tiêu chí`` (node_name), ``Điểm tối
+    đa`` (max_points), ``Điểm tự chấm`` (self_score), ``Tài liệu kiểm
+    chứng`` (evidence), ``Thuyết minh`` (explanation), ``Điểm thẩm định``
+    (appraised_score), ``Lý do điều chỉnh`` (appraisal_reason), ``Giải
+    trình của đơn vị`` (unit_response), ``Vòng thẩm định``
+    (appraisal_round). The council enters the appraised score and, where
+    it differs from the self score, the reason; the unit's response and
+    the round go in their columns. Read back with
+    :func:`parindex_lib.importing.read_scores` (long layout), the sheet
+    gives these values by their column names, and
+    :meth:`parindex_lib.store.TenantSession.write_scores` then holds every
+    appraised score that differs from the self score to the appraisal
+    rule. Nodes assessed by the sociological survey are not appraised and
+    get no row.
+
+    Parameters
+    ----------
+    scores
+        Long-form scores of the units and years to appraise, as
+        :meth:`parindex_lib.store.TenantSession.scores` gives them:
+        ``unit_code``, ``year`` and any of ``node_code``, ``self_score``,
+        ``appraised_score``, ``evidence``, ``explanation``,
+        ``appraisal_reason``, ``unit_response``, ``appraisal_round`` (the
+        stored values are pre-filled; leaves without a row are blank). With
+        a ``framework_id`` column, only the rows of ``framework`` are used.
+    framework
+        The framework the units are scored with (names and max_points).
+    path
+        A path or a binary stream.
+    units
+        Optional: the units' ``code`` and ``name`` (or ``name_vi``), for the
+        unit_name column.
+    format
+        ``"xlsx"`` (a title row, a note, the header on row 3, sheet "Thẩm
+        định") or ``"csv"`` (the header on row 1); None: from the path's
+        extension, xlsx when there is none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows written, with the column names of
+        :data:`APPRAISAL_SHEET_HEADERS` (in that order) instead of the
+        headers.
+
+    Raises
+    ------
+    ValidationError
+        When ``scores`` lacks ``unit_code`` or ``year``.
+    """
+    missing = [c for c in ("unit_code", "year") if c not in scores.columns]
+    if missing:
+        raise ValidationError("scores to appraise lack key columns", [
+            {"column": c, "value": ", ".join(map(str, scores.columns)), "expected": "columns unit_code and year"}
+            for c in missing])
+    if format is None:
+        suffix = Path(path).suffix.lower() if isinstance(path, (str, os.PathLike)) else ""
+        format = "csv" if suffix == ".csv" else "xlsx"
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    src = scores
+    if "framework_id" in src.columns:
+        src = src[src["framework_id"].astype(str) == framework.id]
+    leaves = framework.leaves[framework.leaves["assessed_by"] != "survey"]
+    pairs = list(dict.fromkeys(zip(src["unit_code"].astype(str), src["year"].astype(int))))
+    names: dict[str, str] = {}
+    if units is not None and "code" in units.columns:
+        col = next((c for c in ("name", "name_vi", "unit_name") if c in units.columns), None)
+        if col is not None:
+            names = {str(c): ("" if pd.isna(v) else str(v)) for c, v in zip(units["code"], units[col])}
+    stored: dict[tuple, dict] = {}
+    if "node_code" in src.columns:
+        for rec in src.to_dict("records"):
+            stored[(str(rec["unit_code"]), int(rec["year"]), str(rec["node_code"]))] = rec
+    rows = []
+    for unit, year in pairs:
+        for leaf in leaves.itertuples():
+            rec = stored.get((unit, year, leaf.code), {})
+            row = {"unit_code": unit, "unit_name": names.get(unit, ""), "year": year, "node_code": leaf.code,
+                   "node_name": leaf.name_vi, "max_points": float(leaf.max_points)}
+            for c in ("self_score", "appraised_score"):
+                row[c] = _number(rec.get(c))
+            for c in _APPRAISAL_TEXT:
+                v = rec.get(c)
+                row[c] = "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v)
+            r = _number(rec.get("appraisal_round"))
+            row["appraisal_round"] = None if r is None else int(r)
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=list(APPRAISAL_SHEET_HEADERS))
+    table = table.astype({"year": "int64", "max_points": "float64", "self_score": "float64",
+                          "appraised_score": "float64", "appraisal_round": "Int64"})
+    if format == "csv":
+        write_table(table.rename(columns=APPRAISAL_SHEET_HEADERS), path, "csv")
+    else:
+        _appraisal_xlsx(table, framework, path)
+    return table
+
+
+def _number(v: Any) -> float | None:
+    if v is None or v is pd.NA or isinstance(v, (str, bool)):
+        return None
+    x = float(v)
+    return x if math.isfinite(x) else None
+
+
+def _appraisal_xlsx(table: pd.DataFrame, framework: Framework, target: Any) -> None:
+    import xlsxwriter
+
+    if isinstance(target, io.TextIOBase):
+        raise ValueError("xlsx needs a path or a binary stream, not a text stream")
+    options = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
+    if isinstance(target, (str, os.PathLike)):
+        wb = xlsxwriter.Workbook(str(target), options)
+    else:
+        wb = xlsxwriter.Workbook(target, {**options, "in_memory": True})
+    cols = list(APPRAISAL_SHEET_HEADERS)
+    at = {c: j for j, c in enumerate(cols)}
+    try:
+        title_fmt = wb.add_format({"bold": True, "font_size": 13})
+        note_fmt = wb.add_format({"italic": True, "text_wrap": True, "valign": "top", "font_color": "#444444"})
+        head_fmt = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+        fill_fmt = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1, "text_wrap": True})
+        text_fmt = wb.add_format({"num_format": "@"})
+        wrap_fmt = wb.add_format({"text_wrap": True, "valign": "top"})
+        ws = wb.add_worksheet("Thẩm định")
+        years = sorted(set(table["year"].tolist()))
+        title = (f"Bảng thẩm định điểm Chỉ số CCHC năm {', '.join(map(str, years))} – {framework.name_vi}"
+                 if years else f"Bảng thẩm định điểm Chỉ số CCHC – {framework.name_vi}")
+        last = len(cols) - 1
+        ws.merge_range(0, 0, 0, last, escape_formula(title), title_fmt)
+        ws.merge_range(1, 0, 1, last, "Nhập Điểm thẩm định; khi điểm thẩm định khác điểm tự chấm, ghi Lý do điều "
+                                      "chỉnh (bắt buộc). Đơn vị ghi ý kiến vào cột Giải trình của đơn vị; Vòng thẩm "
+                                      "định là 1, 2, ...", note_fmt)
+        ws.set_row(1, 32)
+        hrow = 2
+        for j, c in enumerate(cols):
+            fmt = fill_fmt if c in ("appraised_score", "appraisal_reason", "unit_response", "appraisal_round") \
+                else head_fmt
+            ws.write_string(hrow, j, APPRAISAL_SHEET_HEADERS[c], fmt)
+        for i, rec in enumerate(table.to_dict("records"), start=hrow + 1):
+            for j, c in enumerate(cols):
+                v = rec[c]
+                if c in ("unit_code", "node_code"):
+                    ws.write_string(i, j, escape_formula(str(v)), text_fmt)
+                elif c in ("year", "appraisal_round"):
+                    if v is not None and v is not pd.NA:
+                        ws.write_number(i, j, int(v))
+                else:
+                    write_xlsx_value(ws, i, j, None if isinstance(v, str) and not v else _cell(v))
+        first, end = hrow + 1, hrow + max(len(table), 1)
+        a, mx = at["appraised_score"], at["max_points"]
+        cell = f"{_col(a)}{first + 1}"
+        ws.data_validation(first, a, end, a, {
+            "validate": "custom", "value": f"=AND(ISNUMBER({cell}),{cell}>=0,{cell}<={_col(mx)}{first + 1})",
+            "error_title": "Điểm không hợp lệ", "error_message": "Điểm thẩm định từ 0 đến điểm tối đa của tiêu chí",
+            "error_type": "warning"})
+        r = at["appraisal_round"]
+        ws.data_validation(first, r, end, r, {
+            "validate": "integer", "criteria": ">=", "value": 1, "error_title": "Vòng không hợp lệ",
+            "error_message": "Vòng thẩm định là 1, 2, ...", "error_type": "warning"})
+        ws.set_column(at["unit_code"], at["unit_code"], 12, text_fmt)
+        ws.set_column(at["unit_name"], at["unit_name"], 24)
+        ws.set_column(at["node_code"], at["node_code"], 10, text_fmt)
+        ws.set_column(at["node_name"], at["node_name"], 44, wrap_fmt)
+        ws.set_column(at["evidence"], at["explanation"], 28, wrap_fmt)
+        ws.set_column(at["appraisal_reason"], at["unit_response"], 36, wrap_fmt)
+        ws.freeze_panes(hrow + 1, at["node_name"] + 1)
+        if len(table):
+            ws.autofilter(hrow, 0, end, last)
+    finally:
+        wb.close()
+
+
+def _col(j: int) -> str:
+    s = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        s = chr(65 + r) + s
+    return s
 
 
 def write_table(

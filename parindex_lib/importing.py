@@ -5,17 +5,36 @@ Civil servants fill their scores in a spreadsheet, in one of two layouts:
 *long*
     one row per unit, year and node: ``unit_code``, ``year``, ``node_code``,
     ``self_score``, ``appraised_score``, ``survey_points``, ``evidence``,
-    ``explanation`` (and optionally ``bonus``, ``penalty``);
+    ``explanation`` (and optionally ``bonus``, ``penalty``), and on the
+    sheets appraisal councils return ``appraisal_reason`` (the council's
+    reason for an appraised score that differs from the self score),
+    ``unit_response`` (the unit's response to the appraisal) and
+    ``appraisal_round`` (1, 2, ...);
 *wide*
     one row per unit: ``unit_code`` [, ``unit_name``] [, ``year``], then one
-    column per leaf code such as ``1.2.3``.
+    column per leaf code such as ``1.2.3``. A wide row holds one score per
+    leaf and has no room for a text per leaf, so reasons and unit responses
+    come in the long layout only; an ``appraisal_round`` column gives the
+    round of every score on its row.
 
 Headers may be written in Vietnamese or English, with or without accents
 ("Mã đơn vị", "ma_don_vi", "Unit code" all mean ``unit_code``), under any
-number of title rows. Numbers may use a decimal comma. :func:`read_scores`
-checks the whole file against the framework and the tenant's units and
-reports every problem at once in one failure table; nothing is clamped or
-dropped. :func:`score_template` writes the blank sheet to fill in.
+number of title rows; "Lý do điều chỉnh", "Ý kiến thẩm định" and "Reason"
+all mean ``appraisal_reason``, "Giải trình của đơn vị" and "Unit response"
+``unit_response``, "Vòng thẩm định" ``appraisal_round``. Numbers may use a
+decimal comma; text is read as Unicode NFC, and text holding a NUL character
+is refused. :func:`read_scores` checks the whole file against the framework
+and the tenant's units and reports every problem at once in one failure
+table; nothing is clamped or dropped. :func:`score_template` writes the
+blank sheet to fill in (:func:`parindex_lib.exporting.write_appraisal_sheet`
+the sheet for appraisers).
+
+The table :func:`read_scores` returns carries the appraisal columns only
+when the file has them, so that
+:meth:`parindex_lib.store.TenantSession.write_scores` applies the appraisal
+rule (an appraised score that differs from the self score needs an
+``appraisal_reason``) to files with a reason column, and files without one
+import as before.
 """
 
 from __future__ import annotations
@@ -46,6 +65,7 @@ from .safety import MAX_BYTES, check_file, escape_formula, unescape_formula
 
 __all__ = [
     "LONG_COLUMNS",
+    "APPRAISAL_COLUMNS",
     "SCORE_FIELDS",
     "HEADER_ALIASES",
     "TableInfo",
@@ -65,6 +85,10 @@ LONG_COLUMNS = [
 SCORE_FIELDS = ("self_score", "appraised_score", "survey_points")
 _EXTRA_FIELDS = ("bonus", "penalty")
 _TEXT_FIELDS = ("explanation", "evidence")
+#: Columns read from the sheets appraisal councils return, in order; :func:`read_scores` adds
+#: those the file has after :data:`LONG_COLUMNS`.
+APPRAISAL_COLUMNS = ("appraisal_reason", "unit_response", "appraisal_round")
+_APPRAISAL_TEXT = ("appraisal_reason", "unit_response")
 
 #: Header spellings accepted for each column, as :func:`header_key` keys
 #: (lower case, no accents, ``_`` between words).
@@ -83,6 +107,14 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
                       "dieu_tra_xhh", "diem_dieu_tra"),
     "evidence": ("evidence", "tai_lieu_kiem_chung", "tlkc", "tai_lieu"),
     "explanation": ("explanation", "giai_trinh", "thuyet_minh", "noi_dung_giai_trinh"),
+    "appraisal_reason": ("appraisal_reason", "reason", "adjustment_reason", "reason_for_adjustment",
+                         "appraisal_comment", "ly_do", "ly_do_dieu_chinh", "ly_do_dieu_chinh_diem",
+                         "ly_do_tham_dinh", "ly_do_thay_doi", "ly_do_thay_doi_diem", "ly_do_tru_diem",
+                         "y_kien_tham_dinh", "y_kien_hoi_dong_tham_dinh", "nhan_xet_tham_dinh"),
+    "unit_response": ("unit_response", "response", "unit_reply", "giai_trinh_cua_don_vi", "don_vi_giai_trinh",
+                      "y_kien_giai_trinh_cua_don_vi", "y_kien_cua_don_vi", "y_kien_don_vi", "phan_hoi",
+                      "phan_hoi_cua_don_vi", "y_kien_phan_hoi", "giai_trinh_sau_tham_dinh"),
+    "appraisal_round": ("appraisal_round", "round", "vong", "vong_tham_dinh", "lan_tham_dinh"),
     "bonus": ("bonus", "diem_thuong", "diem_cong"),
     "penalty": ("penalty", "diem_tru"),
     "row_number": ("stt", "so_thu_tu", "no"),
@@ -95,6 +127,9 @@ _HEADER_CODE = re.compile(r"^(\d+(?:\.\d+)*)\.?(?:$|[\s\-–:)(])")
 _TOL = 1e-9
 _SUGGEST = 100  # unknown codes that get nearest-code suggestions (difflib is slow on long lists)
 _EXPECT_NUMBER = "a number of points such as 1 or 0,5 (not text, NaN or inf)"
+_EXPECT_ROUND = "an appraisal round: a whole number 1, 2, ... (Vòng thẩm định)"
+# as the store says it (parindex_lib.store refuses the same text)
+_EXPECT_NO_NUL = "text without the NUL character (shown here as \\x00), which the database cannot store"
 
 
 # -- headers ----------------------------------------------------------------
@@ -125,6 +160,8 @@ def canonical_header(text: Any) -> str | None:
     'appraised_score'
     >>> canonical_header("Tài liệu kiểm chứng")
     'evidence'
+    >>> canonical_header("Lý do điều chỉnh"), canonical_header("Giải trình của đơn vị")
+    ('appraisal_reason', 'unit_response')
     >>> canonical_header("1.2.3") is None
     True
     """
@@ -848,6 +885,16 @@ def _years(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return years, blank & ~bad, bad
 
 
+def _rounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Appraisal round cells: float array of whole numbers >= 1 (NaN for blanks and bad cells), bad mask."""
+    num, bad = _numbers(values)
+    has = ~bad & ~np.isnan(num)
+    ok = np.zeros(len(num), dtype=bool)
+    ok[has] = (num[has] >= 1) & (num[has] <= 2**31 - 1) & (num[has] == np.floor(num[has]))
+    bad = bad | (has & ~ok)
+    return np.where(bad, np.nan, num), bad
+
+
 def _nearest(code: str, known_sorted: list[str], lower_map: dict[str, list[str]]) -> list[str]:
     """Up to three known codes close to ``code``: same letters in another case, then
     difflib's closest, then the neighbours sharing the longest prefix."""
@@ -883,6 +930,11 @@ def read_scores(
         A ``.xlsx`` or CSV file (see :func:`read_table`), in the long layout
         (a ``node_code`` column) or the wide layout (one column per leaf
         code, e.g. ``1.2.3``, optionally followed by the node's name).
+        Appraisal columns (:data:`APPRAISAL_COLUMNS`) are read in the long
+        layout; the wide layout reads an ``appraisal_round`` column (the
+        round of every score on its row) and refuses an ``appraisal_reason``
+        or ``unit_response`` column that holds text, since one text per
+        unit row cannot say which leaf's score it is about.
     framework
         The framework the scores are for; it must be scorable.
     units
@@ -912,7 +964,18 @@ def read_scores(
         (str), ``year`` (int64), ``node_code`` (str), ``self_score``,
         ``appraised_score``, ``survey_points``, ``bonus``, ``penalty``
         (float64, NaN = not entered), ``explanation``, ``evidence`` (str,
-        ``""`` when none). One row per row of a long file, one row per unit
+        ``""`` when none); then, only when the file has such a column, in
+        this order: ``appraisal_reason`` (str, the appraisal council's
+        reason for the appraised score, ``""`` when none),
+        ``unit_response`` (str, the unit's response to the appraisal,
+        ``""`` when none) and ``appraisal_round`` (Int64, 1, 2, ...; <NA>
+        when blank, and in a wide sheet where the row's leaf cell is
+        blank). A table with an ``appraisal_reason`` column makes
+        :meth:`parindex_lib.store.TenantSession.write_scores` apply the
+        appraisal rule (an appraised score that differs from the self
+        score needs a reason, the row's or the stored one); a file without
+        one imports without that check. Text is NFC and stripped. One row
+        per row of a long file, one row per unit
         row and leaf column of a wide file, in file order (a wide sheet's
         bonus and penalty go on the unit's first leaf). ``attrs`` holds
         ``source`` (file, sheet, header_row, layout), ``warnings``,
@@ -938,7 +1001,10 @@ def read_scores(
         survey points on a self-assessed node, bonus or penalty points
         whose sum for a unit and year is over the framework's
         ``bonus_cap`` / ``penalty_cap`` (each row of that sum is named,
-        with the number read), duplicate (unit, year, node) rows. ``row``
+        with the number read), appraisal rounds that are not whole numbers
+        of at least 1, text holding a NUL character (shown as ``\\x00``),
+        a reason or unit response column holding text in a wide sheet,
+        duplicate (unit, year, node) rows. ``row``
         is the spreadsheet row, ``column`` the header as written, ``value``
         the cell as written.
     """
@@ -1082,7 +1148,7 @@ def read_scores(
         values: dict[str, np.ndarray] = {}
         headers: dict[str, Any] = {}
         positions: dict[str, Any] = {}
-        for f in SCORE_FIELDS + _EXTRA_FIELDS + _TEXT_FIELDS:
+        for f in SCORE_FIELDS + _EXTRA_FIELDS + _TEXT_FIELDS + APPRAISAL_COLUMNS:
             if f in col_of:
                 values[f] = table[col_of[f]].to_numpy(dtype=object)
                 headers[f] = header_of[col_of[f]]
@@ -1135,6 +1201,20 @@ def read_scores(
                 values[f] = full
                 headers[f] = header_of[col_of[f]]
                 positions[f] = pos_of[col_of[f]]
+        # a wide row holds one score per leaf: a text column there cannot say which score it is about
+        for f in _APPRAISAL_TEXT:
+            if f in col_of and not _blank_mask(table[[col_of[f]]].to_numpy(dtype=object)).all():
+                hdr = header_of[col_of[f]]
+                fails.add(info.header_row, hdr, hdr,
+                          f"no {f} column in the wide layout (one column per leaf leaves no room for a text per "
+                          "leaf): give reasons and unit responses in the long layout, one row per unit and node "
+                          "with a node_code column (Mã tiêu chí)", pos_of[col_of[f]])
+        if "appraisal_round" in col_of:
+            rcol = col_of["appraisal_round"]
+            raw_r = table[rcol].to_numpy(dtype=object)
+            row_rounds, bad_r = _rounds(raw_r)
+            _fail_mask(fails, bad_r, rownums, header_of[rcol], raw_r, _EXPECT_ROUND, pos_of[rcol])
+            wide_rounds = np.repeat(row_rounds, k)
         keys = pd.DataFrame({"u": unit_codes, "y": years})
         dup = keys.duplicated(keep=False).to_numpy() & ~blank_u
         if dup.any():
@@ -1146,7 +1226,7 @@ def read_scores(
                     fails.add(int(rownums[i]), header_of[ucol], raw_u[i],
                               f"one row per unit and year: {u}, {y} is also on row {others}", pos_of[ucol])
         ignored = [c for c in info.columns if c not in info.canonical and c not in code_cols]
-        ignored += [c for c, canon in info.canonical.items() if canon in SCORE_FIELDS + _TEXT_FIELDS]
+        ignored += [c for c, canon in info.canonical.items() if canon in SCORE_FIELDS + _TEXT_FIELDS + _APPRAISAL_TEXT]
 
     # -- numbers -------------------------------------------------------------
     m = len(cell_row)
@@ -1196,6 +1276,26 @@ def read_scores(
                     fails.add_cells(cell_row[idx], _pick(hdr, idx), raw[idx],
                                     f"one of the rubric levels of node {c}: {text}", _pick(pos, idx))
 
+    texts: dict[str, np.ndarray] = {}
+    for f in _TEXT_FIELDS + _APPRAISAL_TEXT:
+        if f in values:
+            texts[f] = _texts(values[f])
+            nul = pd.Series(texts[f], dtype=object).str.contains("\x00", regex=False).to_numpy(dtype=bool)
+            if nul.any():
+                idx = np.flatnonzero(nul)
+                shown = np.array([t.replace("\x00", "\\x00") for t in texts[f][idx]], dtype=object)
+                fails.add_cells(cell_row[idx], headers[f], shown, _EXPECT_NO_NUL, positions[f])
+    appraisal = [f for f in APPRAISAL_COLUMNS if f in values]
+    rounds = None
+    if "appraisal_round" in values:
+        rounds, bad_r = _rounds(values["appraisal_round"])
+        _fail_cells(fails, bad_r, cell_row, headers["appraisal_round"], values["appraisal_round"], _EXPECT_ROUND,
+                    positions["appraisal_round"])
+    elif layout == "wide" and "appraisal_round" in col_of:
+        appraisal = ["appraisal_round"]
+        # the row's round goes with each score the row gives
+        rounds = np.where(np.isnan(numbers[wide_score]), np.nan, wide_rounds) if m else np.zeros(0)
+
     if progress is not None:
         progress(2, steps)
     if fails:
@@ -1209,15 +1309,21 @@ def read_scores(
     for f in SCORE_FIELDS + _EXTRA_FIELDS:
         out[f] = numbers.get(f, np.full(m, np.nan))
     for f in _TEXT_FIELDS:
-        out[f] = _texts(values[f]) if f in values else np.full(m, "", dtype=object)
+        out[f] = texts[f] if f in texts else np.full(m, "", dtype=object)
         out[f] = out[f].astype(str)
+    for f in appraisal:
+        if f == "appraisal_round":
+            none = np.isnan(rounds)
+            out[f] = pd.arrays.IntegerArray(np.where(none, 0, rounds).astype(np.int64), none)
+        else:
+            out[f] = texts[f].astype(str)
     warnings = list(info.warnings) + warnings_extra
     for c in ignored:
         if canonical_header(header_of[c]) in _INFORMATIONAL:
             continue
         if not _blank_mask(table[[c]].to_numpy(dtype=object)).all():
             warnings.append(f"column {header_of[c]} was not read ({layout} layout)")
-    out = out[LONG_COLUMNS]
+    out = out[LONG_COLUMNS + appraisal]
     out.attrs["source"] = {"file": info.file, "sheet": info.sheet, "header_row": info.header_row, "layout": layout,
                            "encoding": info.encoding, "delimiter": info.delimiter}
     out.attrs["warnings"] = warnings

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from parindex_lib.errors import ValidationError
-from parindex_lib.exporting import LONG_COLUMNS, write_scores_file, write_table
+from parindex_lib.exporting import APPRAISAL_SHEET_HEADERS, LONG_COLUMNS, write_appraisal_sheet, write_scores_file, write_table
+from parindex_lib.framework import read_framework_yaml
+from parindex_lib.importing import canonical_header, read_scores
 
 NAN = math.nan
 EVIL = ['=HYPERLINK("http://evil.example","bấm")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "=cmd|' /C calc'!A0"]
@@ -201,3 +203,122 @@ def test_large_long_table_to_xlsx(tmp_path):
 
     rows = CalamineWorkbook.from_path(str(p)).get_sheet_by_name("scores").to_python()
     assert len(rows) == n + 1 and rows[-1][3] == (n - 1) / 4
+
+
+# -- the appraisal sheet ---------------------------------------------------------------
+
+# 1.1.1 has a rubric (2 / 1 / 0), 2.1.2 is scored by the survey (no appraisal row)
+APPRAISAL_FW = read_framework_yaml("""
+id: appr_fw
+name_vi: Bộ tiêu chí thẩm định thử
+level: department
+max_points: 10
+years: [2024]
+nodes:
+  - {code: "1", name_vi: Công tác chỉ đạo, max_points: 6, children: [
+      {code: "1.1", name_vi: Kế hoạch CCHC, max_points: 4, children: [
+         {code: "1.1.1", name_vi: Ban hành kế hoạch, max_points: 2, rubric: [
+            {points: 2, label_vi: Đúng hạn}, {points: 1, label_vi: Chậm}, {points: 0, label_vi: Không}]},
+         {code: "1.1.2", name_vi: Thực hiện kế hoạch, max_points: 2}]},
+      {code: "1.2", name_vi: Báo cáo CCHC, max_points: 2}]}
+  - {code: "2", name_vi: Tác động, max_points: 4, children: [
+      {code: "2.1", name_vi: Sự hài lòng, max_points: 4, children: [
+         {code: "2.1.1", name_vi: Giải quyết phản ánh, max_points: 1},
+         {code: "2.1.2", name_vi: Mức độ hài lòng, max_points: 3, assessed_by: survey}]}]}
+""", "appr_fw.yaml")
+APPRAISAL_UNITS = pd.DataFrame({"code": ["D01", "D02"], "name": ["Sở Nội vụ", "=Sở Tài chính"]})
+ORDER = [("D01", "1.1.1"), ("D01", "1.1.2"), ("D01", "1.2"), ("D01", "2.1.1"),
+         ("D02", "1.1.1"), ("D02", "1.1.2"), ("D02", "1.2"), ("D02", "2.1.1")]
+
+
+def stored_scores() -> pd.DataFrame:
+    """Scores as TenantSession.scores gives them: D01 self-assessed, D02 appraised once already."""
+    return pd.DataFrame({
+        "unit_code": ["D01", "D01", "D01", "D01", "D02", "D02", "D03"],
+        "year": 2024,
+        "framework_id": ["appr_fw"] * 6 + ["other_fw"],
+        "node_code": ["1.1.1", "1.1.2", "1.2", "2.1.2", "1.1.2", "1.2", "1.2"],
+        "self_score": [2, 1.5, 2, NAN, 2, 1, 1],
+        "appraised_score": [NAN, NAN, NAN, NAN, 1, NAN, NAN],
+        "survey_points": [NAN, NAN, NAN, 2.5, NAN, NAN, NAN],
+        "explanation": ["Đúng hạn", "", "", "", "", "", ""],
+        "evidence": ["", "https://vb.example/kh", "", "", "", "", ""],
+        "appraisal_reason": [None, None, None, None, "Thiếu hồ sơ", None, None],
+        "unit_response": [None] * 7,
+        "appraisal_round": pd.array([None, None, None, None, 1, None, None], dtype="Int64"),
+    })
+
+
+def test_appraisal_sheet_has_vietnamese_headers_every_leaf_and_the_stored_values(tmp_path):
+    p = tmp_path / "thamdinh.xlsx"
+    write_appraisal_sheet(stored_scores(), APPRAISAL_FW, p, units=APPRAISAL_UNITS)
+    ws = openpyxl.load_workbook(p)["Thẩm định"]
+    assert "Bảng thẩm định điểm Chỉ số CCHC năm 2024" in ws["A1"].value
+    assert [c.value for c in ws[3]] == [
+        "Mã đơn vị", "Tên đơn vị", "Năm", "Mã tiêu chí", "Tên tiêu chí", "Điểm tối đa", "Điểm tự chấm",
+        "Tài liệu kiểm chứng", "Thuyết minh", "Điểm thẩm định", "Lý do điều chỉnh", "Giải trình của đơn vị",
+        "Vòng thẩm định"]
+    # each header is read back as its column
+    assert {h: canonical_header(h) for h in APPRAISAL_SHEET_HEADERS.values()} == {
+        h: c for c, h in APPRAISAL_SHEET_HEADERS.items()}
+    body = [[c.value for c in r] for r in ws.iter_rows(min_row=4)]
+    assert [(r[0], r[3]) for r in body] == ORDER  # no survey leaf, no unit of another framework
+    assert body[0] == ["D01", "Sở Nội vụ", 2024, "1.1.1", "Ban hành kế hoạch", 2, 2, None, "Đúng hạn", None, None,
+                       None, None]
+    assert body[5] == ["D02", "'=Sở Tài chính", 2024, "1.1.2", "Thực hiện kế hoạch", 2, 2, None, None, 1,
+                       "Thiếu hồ sơ", None, 1]
+    assert body[4][6] is None  # a leaf D02 never scored is listed blank
+
+
+def _fill_xlsx(path, fills):
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Thẩm định"]
+    col = {c.value: c.column for c in ws[3]}
+    where = {(ws.cell(r, 1).value, ws.cell(r, 4).value): r for r in range(4, ws.max_row + 1)}
+    for (unit, node), values in fills.items():
+        for header, v in values.items():
+            ws.cell(where[(unit, node)], col[header], v)
+    wb.save(path)
+
+
+def _fill_csv(path, fills):
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+    col = {h: j for j, h in enumerate(rows[0])}
+    for r in rows[1:]:
+        for header, v in fills.get((r[col["Mã đơn vị"]], r[col["Mã tiêu chí"]]), {}).items():
+            r[col[header]] = "" if v is None else str(v).replace(".", ",") if isinstance(v, float) else str(v)
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+FILLS = {
+    ("D01", "1.1.1"): {"Điểm thẩm định": 1, "Lý do điều chỉnh": "Ban hành chậm 5 ngày", "Vòng thẩm định": 2},
+    ("D01", "1.1.2"): {"Điểm thẩm định": 1.5, "Vòng thẩm định": 2},
+    ("D01", "1.2"): {"Điểm thẩm định": 0.75, "Lý do điều chỉnh": "- Thiếu báo cáo quý IV",
+                     "Giải trình của đơn vị": "Đã gửi bổ sung ngày 20/12", "Vòng thẩm định": 2},
+    ("D02", "1.1.2"): {"Giải trình của đơn vị": "Đề nghị xem xét lại"},
+}
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_filled_appraisal_sheet_reads_back(tmp_path, fmt):
+    p = tmp_path / f"thamdinh.{fmt}"
+    write_appraisal_sheet(stored_scores(), APPRAISAL_FW, p, units=APPRAISAL_UNITS)
+    (_fill_xlsx if fmt == "xlsx" else _fill_csv)(p, FILLS)
+    got = read_scores(p, APPRAISAL_FW, APPRAISAL_UNITS)
+    # what the council wrote on top of what the sheet showed, worked out by hand
+    expected = pd.DataFrame({
+        "unit_code": [u for u, _ in ORDER], "year": 2024, "node_code": [n for _, n in ORDER],
+        "self_score": [2, 1.5, 2, NAN, NAN, 2, 1, NAN],
+        "appraised_score": [1, 1.5, 0.75, NAN, NAN, 1, NAN, NAN],
+        "survey_points": NAN, "bonus": NAN, "penalty": NAN,
+        "explanation": ["Đúng hạn", "", "", "", "", "", "", ""],
+        "evidence": ["", "https://vb.example/kh", "", "", "", "", "", ""],
+        "appraisal_reason": ["Ban hành chậm 5 ngày", "", "- Thiếu báo cáo quý IV", "", "", "Thiếu hồ sơ", "", ""],
+        "unit_response": ["", "", "Đã gửi bổ sung ngày 20/12", "", "", "Đề nghị xem xét lại", "", ""],
+        "appraisal_round": pd.array([2, 2, 2, None, None, 1, None, None], dtype="Int64"),
+    })
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    first = 4 if fmt == "xlsx" else 2
+    assert list(got.attrs["rows"]) == list(range(first, first + 8))
+    assert got.attrs["warnings"] == []

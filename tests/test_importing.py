@@ -908,3 +908,209 @@ def test_progress_is_reported_in_coarse_steps(tmp_path, fw, units):
             raise Stop
     with pytest.raises(Stop):
         read_scores(p, fw, units, progress=cancel)
+
+
+# -- appraisal columns: reasons, unit responses, rounds ---------------------------------
+
+APPRAISAL = ["appraisal_reason", "unit_response", "appraisal_round"]
+
+
+@pytest.mark.parametrize("text, canon", [
+    ("Lý do điều chỉnh", "appraisal_reason"), ("Lý do", "appraisal_reason"), ("Ý kiến thẩm định", "appraisal_reason"),
+    ("LÝ DO ĐIỀU CHỈNH ĐIỂM", "appraisal_reason"), ("Reason", "appraisal_reason"),
+    ("appraisal_reason", "appraisal_reason"), (unicodedata.normalize("NFD", "Lý do thẩm định"), "appraisal_reason"),
+    ("Giải trình của đơn vị", "unit_response"), ("Ý kiến của đơn vị", "unit_response"),
+    ("Phản hồi của đơn vị", "unit_response"), ("Unit response", "unit_response"), ("unit_response", "unit_response"),
+    ("Vòng thẩm định", "appraisal_round"), ("Vòng", "appraisal_round"), ("Round", "appraisal_round"),
+    ("appraisal_round", "appraisal_round"),
+    # the neighbours keep their meaning
+    ("Giải trình", "explanation"), ("Thẩm định", "appraised_score"), ("Điểm thẩm định", "appraised_score"),
+])
+def test_appraisal_header_variants(text, canon):
+    assert canonical_header(text) == canon
+
+
+def test_long_sheet_with_reasons_responses_and_rounds(tmp_path, fw, units):
+    nfd_reason = unicodedata.normalize("NFD", "Thiếu báo cáo quý IV")
+    p = write_xlsx(tmp_path / "thamdinh.xlsx", [
+        ["STT", "Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Điểm thẩm định", "Lý do điều chỉnh",
+         "Giải trình của đơn vị", "Vòng thẩm định"],
+        [1, "D01", 2024, "1.1.1", 2, 1, nfd_reason, "Đã nộp ngày 20/12", 1],
+        [2, "D01", 2024, "1.1.2", "1,5", "1,5", None, None, None],
+        [3, "D02", 2024, "1.2", 2, "0,5", "  Không có minh chứng  ", None, "2"],
+        [4, "D02", 2024, "2.1.1", 1, None, None, "Bổ sung sau", 2.0],
+    ], title_rows=2)
+    got = read_scores(p, fw, units)
+    assert list(got.columns) == LONG_COLUMNS + APPRAISAL
+    assert got["appraisal_reason"].tolist() == ["Thiếu báo cáo quý IV", "", "Không có minh chứng", ""]
+    assert all(unicodedata.is_normalized("NFC", t) for t in got["appraisal_reason"])
+    assert got["unit_response"].tolist() == ["Đã nộp ngày 20/12", "", "", "Bổ sung sau"]
+    assert str(got["appraisal_round"].dtype) == "Int64"
+    assert got["appraisal_round"].tolist() == [1, pd.NA, 2, 2]
+    np.testing.assert_allclose(got["appraised_score"], [1, 1.5, 0.5, NAN])
+    np.testing.assert_allclose(got["self_score"], [2, 1.5, 2, 1])
+    assert list(got.attrs["rows"]) == [4, 5, 6, 7]
+    assert not got.attrs["warnings"]  # STT is informational
+
+
+def test_blank_appraisal_cells_are_blank_not_nan_in_csv(tmp_path, fw, units):
+    p = write_csv(tmp_path / "blank.csv", [
+        ["unit_code", "year", "node_code", "appraised_score", "reason", "response", "round"],
+        ["D01", "2024", "1.2", "1", "", "", ""],
+        ["D02", "2024", "1.2", "", "nan", "", "1"],
+    ])
+    got = read_scores(p, fw, units)
+    assert got["appraisal_reason"].tolist() == ["", "nan"]  # the text nan is what the person wrote
+    assert got["unit_response"].tolist() == ["", ""]
+    assert got["appraisal_round"].isna().tolist() == [True, False]
+
+
+def test_a_file_without_appraisal_columns_keeps_the_long_columns(tmp_path, fw, units):
+    p = write_csv(tmp_path / "old.csv", [LONG_HEADER, ["D01", "2024", "1.2", "2", "1", "", "", ""]])
+    got = read_scores(p, fw, units)
+    assert list(got.columns) == LONG_COLUMNS
+    # only the columns the file has: a response without a reason column makes no reason column
+    p = write_csv(tmp_path / "resp.csv", [["unit_code", "year", "node_code", "appraised_score", "Giải trình của đơn vị"],
+                                          ["D01", "2024", "1.2", "1", "Đã bổ sung"]])
+    got = read_scores(p, fw, units)
+    assert list(got.columns) == LONG_COLUMNS + ["unit_response"]
+    assert got["unit_response"].tolist() == ["Đã bổ sung"]
+
+
+def test_bad_rounds_and_nul_characters_are_reported_with_their_cells(tmp_path, fw, units):
+    p = tmp_path / "bad.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet("Thẩm định")
+    ws.write_row(0, 0, ["Bảng thẩm định"])
+    ws.write_row(1, 0, ["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm thẩm định", "Lý do", "Ý kiến của đơn vị", "Vòng"])
+    ws.write_row(2, 0, ["D01", 2024, "1.2", 1, "Thiếu\x00 hồ sơ", "", 0])
+    ws.write_row(3, 0, ["D01", 2024, "1.1.2", 1, "ok", "a\x00b", "1,5"])
+    ws.write_row(4, 0, ["D02", 2024, "1.2", 1, "ok", "", "hai"])
+    ws.write_row(5, 0, ["D02", 2024, "1.1.2", 1, "ok", "", -1])
+    ws.write_boolean(6, 6, True)
+    ws.write_row(6, 0, ["D03", 2024, "1.2", 1, "ok", ""])
+    ws.write_row(7, 0, ["D03", 2024, "1.1.2", 1, "ok", "", 3])
+    wb.close()
+    err = expect_failures(p, fw, units)
+    assert failures(err) == {
+        (3, "Lý do", "Thiếu\\x00 hồ sơ"), (3, "Vòng", 0.0), (4, "Ý kiến của đơn vị", "a\\x00b"), (4, "Vòng", "1,5"),
+        (5, "Vòng", "hai"), (6, "Vòng", -1.0), (7, "Vòng", True),
+    }
+    f = err.failures.set_index(["row", "column"])["expected"]
+    assert "NUL" in f[(3, "Lý do")] and "whole number 1, 2" in f[(5, "Vòng")]
+    assert set(err.failures["sheet"]) == {"Thẩm định"}
+    assert not any("\x00" in str(v) for v in err.failures["value"])
+
+
+def test_wide_sheet_reads_the_round_of_each_row(tmp_path, fw, units):
+    p = write_xlsx(tmp_path / "wide_round.xlsx", [
+        ["Mã đơn vị", "Năm", "Vòng thẩm định", "1.1.2", "1.2"],
+        ["D01", 2024, 1, 1.5, None],
+        ["D02", 2024, None, 0.5, 2],
+        ["D03", 2024, 2, None, "1,5"],
+    ], title_rows=1)
+    got = read_scores(p, fw, units, wide_score="appraised_score")
+    assert list(got.columns) == LONG_COLUMNS + ["appraisal_round"]
+    assert got[["unit_code", "node_code"]].values.tolist() == [
+        ["D01", "1.1.2"], ["D01", "1.2"], ["D02", "1.1.2"], ["D02", "1.2"], ["D03", "1.1.2"], ["D03", "1.2"]]
+    np.testing.assert_allclose(got["appraised_score"], [1.5, NAN, 0.5, 2, NAN, 1.5])
+    # the round goes with the scores the row gives, not with its blank cells
+    assert got["appraisal_round"].tolist() == [1, pd.NA, pd.NA, pd.NA, pd.NA, 2]
+    # one failure per bad row, not one per leaf column
+    q = write_csv(tmp_path / "wide_bad.csv", [["unit_code", "year", "Vòng", "1.1.2", "1.2"],
+                                              ["D01", "2024", "0", "1", "1"]])
+    assert failures(expect_failures(q, fw, units)) == {(2, "Vòng", "0")}
+
+
+def test_wide_sheet_refuses_a_reason_column_holding_text(tmp_path, fw, units):
+    p = write_csv(tmp_path / "wide_reason.csv", [
+        ["unit_code", "year", "1.1.2", "1.2", "Lý do điều chỉnh", "Giải trình của đơn vị"],
+        ["D01", "2024", "1", "1", "", "Đã bổ sung"],
+        ["D02", "2024", "1", "1", "Thiếu hồ sơ", ""],
+    ])
+    err = expect_failures(p, fw, units, wide_score="appraised_score")
+    assert failures(err) == {(1, "Lý do điều chỉnh", "Lý do điều chỉnh"),
+                             (1, "Giải trình của đơn vị", "Giải trình của đơn vị")}
+    assert all("long layout" in e for e in err.failures["expected"])
+    # an empty reason column says nothing: the sheet reads as before, without the appraisal columns
+    q = write_csv(tmp_path / "wide_empty.csv", [["unit_code", "year", "1.1.2", "Lý do"], ["D01", "2024", "1", ""]])
+    got = read_scores(q, fw, units, wide_score="appraised_score")
+    assert list(got.columns) == LONG_COLUMNS and got["appraised_score"].tolist() == [1.0]
+
+
+def _appraisal_file(path, rows, *, reasons=True):
+    header = ["Mã đơn vị", "Năm", "Mã tiêu chí", "Điểm tự chấm", "Điểm thẩm định", "Lý do điều chỉnh",
+              "Giải trình của đơn vị", "Vòng thẩm định"]
+    keep = [j for j, h in enumerate(header) if reasons or h != "Lý do điều chỉnh"]
+    return write_xlsx(path, [[r[j] for j in keep] for r in [header] + rows], title_rows=2, sheet="Thẩm định")
+
+
+def test_the_appraisal_rule_applies_on_import_and_a_refused_file_writes_nothing(tmp_path, fw, units):
+    from parindex_lib.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'parindex.sqlite'}")
+    store.create_tenant("t", "Tỉnh thử nghiệm", admin_user="lan")
+    store.add_shared_framework(fw)
+    with store.session(tenant="t", user="lan") as s:
+        s.upsert_units(pd.DataFrame({"code": ["D01", "D02"], "name": ["Sở Nội vụ", "Sở Tài chính"],
+                                     "kind": ["department"] * 2}))
+        for u in ("D01", "D02"):
+            s.create_assessment(u, 2024, "test_fw")
+        s.write_scores(pd.DataFrame({"unit_code": ["D01"] * 3 + ["D02"] * 3, "year": 2024,
+                                     "node_code": ["1.1.1", "1.1.2", "1.2", "1.1.2", "1.2", "2.1.1"],
+                                     "self_score": [2, 1.5, 2, 2, 1, 1]}), source="tucham.csv")
+        # an earlier round left a reason on D02 1.1.2
+        s.write_scores(pd.DataFrame({"unit_code": ["D02"], "year": 2024, "node_code": ["1.1.2"],
+                                     "appraised_score": [0.5], "appraisal_reason": ["Thiếu hồ sơ"],
+                                     "appraisal_round": [1]}), source="vong1.csv")
+
+        rows = [  # spreadsheet rows 4 to 9 (two title rows, the header on row 3)
+            ["D01", 2024, "1.1.1", 2, 1, "Chậm 5 ngày", None, 2],
+            ["D01", 2024, "1.1.2", "1,5", 1, None, None, 2],  # differs from its self score, no reason
+            ["D01", 2024, "1.2", None, 2, None, None, 2],  # the same as the stored self score
+            ["D02", 2024, "1.2", None, "0,5", None, "Đơn vị đề nghị xem lại", 2],  # differs from the stored 1
+            ["D02", 2024, "2.1.1", None, None, None, None, None],
+            ["D02", 2024, "1.1.2", None, 1, None, None, 2],  # the stored reason stands
+        ]
+        p = _appraisal_file(tmp_path / "thamdinh.xlsx", rows)
+        table = read_scores(p, fw, units)
+        before_scores, before_audit = s.scores(), s.audit()
+        with pytest.raises(ValidationError, match="nothing was written") as err:
+            s.write_scores(table, source=p.name)
+        f = err.value.failures
+        assert list(zip(f["file"], f["sheet"], f["row"], f["column"])) == [
+            ("thamdinh.xlsx", "Thẩm định", 5, "appraisal_reason"), ("thamdinh.xlsx", "Thẩm định", 7, "appraisal_reason")]
+        assert "unit D01, node 1.1.2" in f["expected"].iloc[0] and "self score 1.5" in f["expected"].iloc[0]
+        assert "unit D02, node 1.2" in f["expected"].iloc[1] and "self score 1" in f["expected"].iloc[1]
+        # the rows named are the ones the person sees: the cells there hold what the failures describe
+        ws = openpyxl.load_workbook(p)["Thẩm định"]
+        assert [(ws.cell(r, 1).value, ws.cell(r, 3).value, ws.cell(r, 5).value) for r in f["row"]] == [
+            ("D01", "1.1.2", 1), ("D02", "1.2", "0,5")]
+        pd.testing.assert_frame_equal(s.scores(), before_scores)
+        pd.testing.assert_frame_equal(s.audit(), before_audit)
+
+        # the same sheet without a reason column imports as files always did
+        old = _appraisal_file(tmp_path / "cu.xlsx", rows, reasons=False)
+        counts = s.write_scores(read_scores(old, fw, units), source="cu.xlsx")
+        assert (counts["updated"], counts["unchanged"]) == (5, 1)
+
+        # with the reasons filled in the file imports, and the reasons land on their leaves
+        rows[1][5], rows[3][5] = "Thực hiện 75% kế hoạch", "Báo cáo thiếu số liệu"
+        fixed = _appraisal_file(tmp_path / "thamdinh2.xlsx", rows)
+        assert s.write_scores(read_scores(fixed, fw, units), source="thamdinh2.xlsx")["updated"] == 3
+        got = s.scores().set_index(["unit_code", "node_code"])
+    expected = {  # (appraised_score, appraisal_reason, unit_response, appraisal_round)
+        ("D01", "1.1.1"): (1.0, "Chậm 5 ngày", None, 2),
+        ("D01", "1.1.2"): (1.0, "Thực hiện 75% kế hoạch", None, 2),
+        ("D01", "1.2"): (2.0, None, None, 2),
+        ("D02", "1.1.2"): (1.0, "Thiếu hồ sơ", None, 2),
+        ("D02", "1.2"): (0.5, "Báo cáo thiếu số liệu", "Đơn vị đề nghị xem lại", 2),
+        ("D02", "2.1.1"): (None, None, None, None),
+    }
+    for key, (a, reason, response, rnd) in expected.items():
+        row = got.loc[key]
+        assert (row["appraised_score"] == a) if a is not None else pd.isna(row["appraised_score"]), key
+        assert (None if pd.isna(row["appraisal_reason"]) else row["appraisal_reason"]) == reason, key
+        assert (None if pd.isna(row["unit_response"]) else row["unit_response"]) == response, key
+        assert (None if pd.isna(row["appraisal_round"]) else int(row["appraisal_round"])) == rnd, key
+    store.dispose()
