@@ -6,6 +6,11 @@ looked up by a dotted key (``"self.save"``). Numbers are shown with a decimal
 comma in Vietnamese (``85,63``) and a point in English (``85.63``), and are
 accepted either way (:func:`read_number`).
 
+The library itself writes its refusals in English (the ``expected`` column
+of failure tables, error messages): scripts and logs read them as they are,
+and the apps show them in the person's language through
+:func:`library_text` and ``parindex_lib/locale/library_vi.yaml``.
+
 This module never imports ipywidgets: the library may use it for messages.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +29,7 @@ import yaml
 from .numbers import format_number, parse_number
 
 __all__ = ["LANGS", "DEFAULT_LANG", "LOCALE_DIR", "t", "catalogue", "keys", "number", "read_number",
-           "time_of_day", "normalise_lang"]
+           "time_of_day", "normalise_lang", "library_text", "library_patterns"]
 
 #: Languages with a catalogue, the default first.
 LANGS = ("vi", "en")
@@ -182,3 +188,80 @@ def t(key: str, lang: str = DEFAULT_LANG, **fmt: Any) -> str:
     except (KeyError, IndexError, ValueError):
         _log.warning("i18n: text for %r does not take %s", key, sorted(fmt))
         return text
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@lru_cache(maxsize=None)
+def library_patterns(lang: str = DEFAULT_LANG) -> tuple[tuple[str, "re.Pattern[str]", str], ...]:
+    """The patterns of the library's English texts and their translations (``locale/library_<lang>.yaml``).
+
+    Returns
+    -------
+    tuple
+        ``(english, compiled pattern, translation)`` per entry, in the file's order; empty for
+        English or a language without such a file.
+
+    Raises
+    ------
+    ValueError
+        An entry whose translation names a ``{field}`` its English pattern does not have (the file
+        and the entry named).
+    """
+    lang = normalise_lang(lang)
+    path = LOCALE_DIR / f"library_{lang}.yaml"
+    if lang == "en" or not path.exists():
+        return ()
+    with path.open(encoding="utf-8") as fh:
+        entries = yaml.safe_load(fh) or []
+    out = []
+    for i, entry in enumerate(entries, start=1):
+        english, translated = str(entry["en"]), str(entry[lang])
+        fields = _PLACEHOLDER.findall(english)
+        extra = set(_PLACEHOLDER.findall(translated)) - set(fields)
+        if extra:
+            raise ValueError(f"{path.name}, entry {i} ({english!r}): the translation names {sorted(extra)}, "
+                             f"expected only fields of the English pattern {fields}")
+        parts = _PLACEHOLDER.split(english)
+        rx = "".join(re.escape(part) if j % 2 == 0 else f"(?P<{part}>.+?)" for j, part in enumerate(parts))
+        out.append((english, re.compile(rx, re.DOTALL), translated))
+    return tuple(out)
+
+
+def library_text(text: Any, lang: str = DEFAULT_LANG) -> Any:
+    """One of the library's English texts in ``lang`` (as it is when no pattern matches).
+
+    The fields of the pattern (codes, numbers, file names) are copied as
+    they are, except a field whose text is itself one of the patterns
+    (``node 1.2`` inside a longer text), which is translated too.
+
+    Parameters
+    ----------
+    text
+        A message or an ``expected`` text of a failure table; anything
+        that is not a non-empty string is returned unchanged.
+    lang
+        ``"vi"`` (default) or ``"en"`` (unchanged).
+
+    Examples
+    --------
+    >>> library_text("at most 2 points (max_points of node 2.2)")
+    'tối đa 2 điểm (điểm tối đa của tiêu chí 2.2)'
+    >>> library_text("at most 2 points (max_points of node 2.2)", "en")
+    'at most 2 points (max_points of node 2.2)'
+    >>> library_text("something new")
+    'something new'
+    """
+    if not isinstance(text, str) or not text:
+        return text
+    return _translate(text, library_patterns(lang), 0)
+
+
+def _translate(text: str, patterns: tuple, depth: int) -> str:
+    for _english, rx, translated in patterns:
+        m = rx.fullmatch(text)
+        if m is not None:
+            values = {k: (_translate(v, patterns, depth + 1) if depth < 2 else v) for k, v in m.groupdict().items()}
+            return _PLACEHOLDER.sub(lambda f: values[f.group(1)], translated)
+    return text
