@@ -138,3 +138,24 @@ def test_each_pattern_matches_its_own_english_and_keeps_its_fields():
         # every field of the English reaches the reader (a translation may not drop a code or a number)
         assert sorted(re.findall(r"\{(\w+)\}", translated)) == sorted(fields), english
         assert VIETNAMESE.search(translated), f"{english!r} -> {translated!r} has no Vietnamese letter"
+
+
+def test_every_refusal_of_an_appraisal_sheet_reads_in_vietnamese(tmp_path, small_framework):
+    from parindex_lib.importing import read_scores
+
+    units = pd.DataFrame({"code": ["D01"], "name": ["Sở Tư pháp"], "kind": ["department"]})
+    files = {
+        "wide.csv": "Mã đơn vị,Năm,1.2,2.2,Lý do điều chỉnh\nD01,2024,3,1,thiếu báo cáo\n",
+        "round.csv": "Mã đơn vị,Năm,Mã tiêu chí,Điểm thẩm định,Lý do điều chỉnh,Vòng thẩm định\n"
+                     "D01,2024,1.2,3,thiếu,0\nD01,2024,2.2,1,x,một\n",
+    }
+    texts: dict[str, str] = {}
+    for name, body in files.items():
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        with pytest.raises(ValidationError) as err:
+            read_scores(path, small_framework, units, wide_score="appraised_score")
+        for text in _texts(err.value):
+            texts.setdefault(text, name)
+    assert len(texts) >= 4
+    assert _untranslated(texts) == []
