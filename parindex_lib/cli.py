@@ -112,10 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", help="framework id (default: the one for the units' kind)")
     p.add_argument("--sheet-name", help="worksheet to read (default: the first)")
     p.set_defaults(func=cmd_scores_import)
-    p = sc.add_parser("export", help="export scores in the long format")
+    p = sc.add_parser("export", help="export scores in the long format (with the appraisal's reasons, "
+                                     "responses and rounds: the file imports back as it is)")
     p.add_argument("--year", type=int, required=True)
     _add_output(p)
     p.set_defaults(func=cmd_scores_export)
+    p = sc.add_parser("appraisal-sheet", help="the sheet an appraisal council fills in (appraised scores and "
+                                              "reasons), pre-filled with the stored scores",
+                      description="One row per unit and self-assessed leaf; fill in Điểm thẩm định and, where it "
+                                  "differs from the self score, Lý do điều chỉnh; import it back with "
+                                  "'parindex scores import'.")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--framework", help="framework id (default: the one for the units' kind)")
+    p.add_argument("--kind", help="only units of this kind")
+    p.add_argument("--unit", action="append", metavar="CODE", help="only this unit (repeat for several)")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="xlsx or csv (default appraisal_YEAR.xlsx)")
+    p.set_defaults(func=cmd_scores_appraisal_sheet)
 
     p = sub.add_parser("results", help="points, index %%, ranks and groups per unit and node",
                        description="One row per unit and node: unit_code, unit_name, year, node_code, level, "
@@ -310,10 +323,39 @@ def cmd_scores_import(args: argparse.Namespace) -> int:
 
 def cmd_scores_export(args: argparse.Namespace) -> int:
     from .exporting import LONG_COLUMNS
+    from .importing import APPRAISAL_COLUMNS
 
     with _session(args) as s:
         scores = s.scores(year=args.year)
-    _emit(scores[LONG_COLUMNS], args, f"scores_{args.year}.{args.format}")
+    _emit(scores[LONG_COLUMNS + list(APPRAISAL_COLUMNS)], args, f"scores_{args.year}.{args.format}")
+    return 0
+
+
+def cmd_scores_appraisal_sheet(args: argparse.Namespace) -> int:
+    from .errors import ValidationError
+    from .exporting import write_appraisal_sheet
+
+    with _session(args) as s:
+        fw = _framework_for(s, args.framework, args.kind, args.year)
+        units = s.units()
+        scores = s.scores(year=args.year)
+    units = units[units["kind"].isin(fw.kinds)]
+    if args.kind:
+        units = units[units["kind"] == args.kind]
+    if args.unit:
+        unknown = sorted(set(args.unit) - set(units["code"]))
+        if unknown:
+            raise ValidationError("units not in the tenant (or not scored with this framework)", [
+                {"column": "--unit", "value": u, "expected": f"a unit code scored with {fw.id}"} for u in unknown])
+        units = units[units["code"].isin(args.unit)]
+    scores = scores[scores["unit_code"].isin(units["code"])]
+    if scores.empty:
+        raise ValidationError(f"no scores of {args.year} to appraise", [
+            {"column": "--year", "value": args.year, "expected": "a year with self-assessments of these units"}])
+    out = args.output or f"appraisal_{args.year}.xlsx"
+    written = write_appraisal_sheet(scores, fw, out, units=units)
+    n_units = written["unit_code"].nunique()
+    print(f"wrote {out}: {len(written)} rows, {n_units} unit{'' if n_units == 1 else 's'}, framework {fw.id}")
     return 0
 
 

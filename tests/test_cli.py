@@ -254,3 +254,56 @@ def test_tenant_export_import_round_trip(demo_db, tmp_path):
                   db=other, check=False, subprocess_=True)
     assert refused.returncode == 2 and "stranger" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_appraisal_sheet_fill_import_round_trip(demo_db, tmp_path):
+    """The council's sheet: pre-filled, filled in, refused without reasons (naming the row), imported with them."""
+    import shutil
+
+    db = tmp_path / "copy.sqlite"
+    shutil.copy(demo_db, db)
+    before = csv(run("scores", "export", "--year", "2024", db=db).stdout)
+    assert {"appraisal_reason", "unit_response", "appraisal_round"} <= set(before.columns)
+    unit = sorted(before["unit_code"].unique())[0]
+    sheet = tmp_path / "tham_dinh.xlsx"
+    done = run("scores", "appraisal-sheet", "--year", "2024", "--framework", "demo_department_2024", "--unit", unit,
+               "-o", str(sheet), db=db)
+    assert " 1 unit," in done.stdout
+    refused = run("scores", "appraisal-sheet", "--year", "2024", "--framework", "demo_department_2024",
+                  "--unit", "NOPE", "-o", str(tmp_path / "x.xlsx"), db=db, check=False)
+    assert refused.returncode == 2 and "NOPE" in refused.stderr
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb.worksheets[0]
+    header_row = next(r for r in range(1, 20) if ws.cell(r, 1).value == "Mã đơn vị")
+    header = [c.value for c in ws[header_row]]
+    col = {name: header.index(name) + 1 for name in ("Mã tiêu chí", "Điểm tự chấm", "Điểm tối đa",
+                                                    "Điểm thẩm định", "Lý do điều chỉnh")}
+    # two leaves with a self score above zero: the council lowers both, gives a reason for one only
+    rows = [r for r in range(header_row + 1, ws.max_row + 1)
+            if isinstance(ws.cell(r, col["Điểm tự chấm"]).value, (int, float)) and ws.cell(r, col["Điểm tự chấm"]).value > 0
+            and ws.cell(r, col["Mã tiêu chí"]).value not in ("1.1.1",)][:2]
+    assert len(rows) == 2
+    lowered = {}
+    for r in rows:
+        own = float(ws.cell(r, col["Điểm tự chấm"]).value)
+        lowered[ws.cell(r, col["Mã tiêu chí"]).value] = (r, own / 2)
+        ws.cell(r, col["Điểm thẩm định"]).value = own / 2
+    ws.cell(rows[0], col["Lý do điều chỉnh"]).value = "Thiếu văn bản chứng minh"
+    wb.save(sheet)
+    out = run("scores", "import", str(sheet), "--framework", "demo_department_2024", db=db, check=False,
+              subprocess_=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert f"row {rows[1]}" in out.stderr and "appraisal_reason" in out.stderr, out.stderr
+    assert csv(run("scores", "export", "--year", "2024", db=db).stdout).equals(before)
+    ws.cell(rows[1], col["Lý do điều chỉnh"]).value = "Số liệu chưa khớp báo cáo năm"
+    wb.save(sheet)
+    done = run("scores", "import", str(sheet), "--framework", "demo_department_2024", db=db)
+    assert "2 changed" in done.stdout, done.stdout
+    after = csv(run("scores", "export", "--year", "2024", db=db).stdout)
+    mine = after[after["unit_code"] == unit].set_index("node_code")
+    reasons = {rows[0]: "Thiếu văn bản chứng minh", rows[1]: "Số liệu chưa khớp báo cáo năm"}
+    for node, (r, value) in lowered.items():
+        assert mine.loc[node, "appraised_score"] == pytest.approx(value)
+        assert mine.loc[node, "appraisal_reason"] == reasons[r]
+    others = after[after["unit_code"] != unit].reset_index(drop=True)
+    assert others.equals(before[before["unit_code"] != unit].reset_index(drop=True))
