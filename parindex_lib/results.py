@@ -3,11 +3,15 @@
 :func:`results_table` is what a province publishes: per unit and node, the
 points, the index (%), the rank, the places gained or lost since the year
 before and the group, for one or several frameworks at once.
+:func:`session_results` reads them from a tenant's store, and
+:class:`ResultsCache` keeps them while the tenant's data is unchanged (the
+apps' source of results).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -18,7 +22,7 @@ from .errors import ValidationError
 from .framework import Framework
 from .ranking import add_group, add_rank_change, rank
 
-__all__ = ["RESULTS_TABLE_COLUMNS", "UNIT_COLUMNS", "results_table", "session_results"]
+__all__ = ["RESULTS_TABLE_COLUMNS", "UNIT_COLUMNS", "ResultsCache", "results_table", "session_results"]
 
 #: Columns of :func:`results_table`, in order.
 RESULTS_TABLE_COLUMNS = ["unit_code", "unit_name", "year", "node_code", "level", "points", "max_points",
@@ -191,23 +195,156 @@ def _empty() -> pd.DataFrame:
     return out
 
 
-def session_results(session, *, year: int, level: str | None = "index", kind: str | None = None) -> pd.DataFrame:
-    """:func:`results_table` for one year of a tenant session's store.
+def session_results(session, *, year: int | None = None, level: str | None = "index", kind: str | None = None,
+                    framework_id: str | None = None) -> pd.DataFrame:
+    """:func:`results_table` for a tenant session's store.
 
     Reads the scores of ``year`` and of the year before (for the rank
-    change), the frameworks they use and the tenant's units.
+    change), or of every year, the frameworks they use and the tenant's
+    units.
 
     Parameters
     ----------
     session : parindex_lib.store.TenantSession
-    year, level, kind
+    year : int, optional
+        One year (default: every year).
+    level, kind
         As :func:`results_table`.
+    framework_id : str, optional
+        Only the units scored on this framework (in ``year`` and the year
+        before).
 
     Returns
     -------
     pandas.DataFrame
         The columns of :data:`RESULTS_TABLE_COLUMNS`.
     """
-    scores = session.scores(year=[int(year) - 1, int(year)])
-    frameworks = {fid: session.framework(fid) for fid in pd.unique(scores["framework_id"].astype(str))}
-    return results_table(scores, frameworks, session.units(), year=int(year), level=level, kind=kind)
+    return _session_results(session, session.framework, year=year, level=level, kind=kind,
+                            framework_id=framework_id, units=session.units())
+
+
+def _session_results(session, framework: Callable[[str], Framework], *, year: int | None, level: str | None,
+                     kind: str | None, framework_id: str | None, units: pd.DataFrame) -> pd.DataFrame:
+    scores = session.scores(year=None if year is None else [int(year) - 1, int(year)])
+    if framework_id is not None:
+        scores = scores[(scores["framework_id"].astype(str) == str(framework_id)).to_numpy(bool)]
+    frameworks = {fid: framework(fid) for fid in pd.unique(scores["framework_id"].astype(str))}
+    return results_table(scores, frameworks, units, year=None if year is None else int(year), level=level, kind=kind)
+
+
+class ResultsCache:
+    """A tenant's results, units and assessments, kept while the tenant's data is unchanged.
+
+    Every call first reads the session's data stamp
+    (:meth:`parindex_lib.store.TenantSession.data_stamp`): while it, the
+    store, the tenant and the user are those the kept tables were read
+    under, the kept tables are returned; otherwise everything kept is
+    dropped and read again, so a colleague's save, an appraisal or an
+    import is seen at the next call. One cache serves one person; the apps
+    keep one each.
+
+    Parameters
+    ----------
+    size : int
+        How many results tables to keep (the least recently used goes first).
+
+    Attributes
+    ----------
+    stamp : tuple or None
+        The store, tenant, user and data stamp the kept tables belong to
+        (None before the first call); what the caller keeps derived from the
+        tables is valid while it is unchanged.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from parindex_lib.store import Store
+    >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "par.sqlite")
+    >>> _ = store.create_tenant("hn", "Sở Nội vụ Hà Nội", admin_user="lan")
+    >>> cache = ResultsCache()
+    >>> with store.session(tenant="hn", user="lan") as s:
+    ...     before = cache.stamp, list(cache.units(s)["code"])
+    ...     _ = s.upsert_units(pd.DataFrame({"code": ["D01"], "name": ["Sở Tư pháp"], "kind": ["department"]}))
+    ...     after = list(cache.units(s)["code"])  # the data changed: read again
+    >>> before[0] is None, before[1], after
+    (True, [], ['D01'])
+    >>> store.dispose()
+    """
+
+    def __init__(self, size: int = 16):
+        self.size = int(size)
+        self.stamp: tuple | None = None
+        self._tables: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self._units: pd.DataFrame | None = None
+        self._assessments: pd.DataFrame | None = None
+        self._frameworks: dict[str, Framework] = {}
+
+    def _sync(self, session) -> None:
+        """Drop the kept tables when the session's store, tenant, user or data differ from theirs."""
+        stamp = (session.store, session.tenant, session.user, session.data_stamp())
+        if stamp != self.stamp:
+            self._tables.clear()
+            self._units = self._assessments = None
+            if self.stamp is None or self.stamp[:2] != stamp[:2]:
+                self._frameworks.clear()  # a framework in use never changes: kept per store and tenant
+            self.stamp = stamp
+
+    def _framework(self, session, framework_id: str) -> Framework:
+        if framework_id not in self._frameworks:
+            self._frameworks[framework_id] = session.framework(framework_id)
+        return self._frameworks[framework_id]
+
+    def results(self, session, *, year: int | None = None, level: str | None = "index", kind: str | None = None,
+                framework_id: str | None = None) -> pd.DataFrame:
+        """:func:`session_results`, computed once per state of the tenant's data.
+
+        Parameters
+        ----------
+        session : parindex_lib.store.TenantSession
+        year, level, kind, framework_id
+            As :func:`session_results`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :data:`RESULTS_TABLE_COLUMNS` (a copy: the caller
+            may change it).
+        """
+        self._sync(session)
+        key = (None if year is None else int(year), level, kind, None if framework_id is None else str(framework_id))
+        if key in self._tables:
+            self._tables.move_to_end(key)
+        else:
+            self._tables[key] = _session_results(
+                session, lambda fid: self._framework(session, fid), year=key[0], level=level, kind=kind,
+                framework_id=key[3], units=self._kept_units(session))
+            while len(self._tables) > self.size:
+                self._tables.popitem(last=False)
+        return self._tables[key].copy()
+
+    def _kept_units(self, session) -> pd.DataFrame:
+        if self._units is None:
+            self._units = session.units()
+        return self._units
+
+    def units(self, session) -> pd.DataFrame:
+        """The tenant's units (:meth:`parindex_lib.store.TenantSession.units`), kept as the results are."""
+        self._sync(session)
+        return self._kept_units(session).copy()
+
+    def assessments(self, session) -> pd.DataFrame:
+        """The tenant's assessments (:meth:`parindex_lib.store.TenantSession.assessments`), kept as the results are."""
+        self._sync(session)
+        if self._assessments is None:
+            self._assessments = session.assessments()
+        return self._assessments.copy()
+
+    def framework(self, session, framework_id: str) -> Framework:
+        """A framework by id (:meth:`parindex_lib.store.TenantSession.framework`), kept per store and tenant.
+
+        A framework that assessments use cannot change (the store refuses),
+        so no data stamp is read.
+        """
+        if self.stamp is None or self.stamp[:2] != (session.store, session.tenant):
+            self._sync(session)
+        return self._framework(session, str(framework_id))

@@ -3013,6 +3013,45 @@ class TenantSession:
         df["at"] = _utc_column(df["at"])
         return df
 
+    def data_stamp(self, *, window: int = 10_000) -> tuple[int, int]:
+        """A cheap mark of the state of the tenant's data: it changes whenever the data does.
+
+        Every write to a tenant's data appends to its audit log, which is
+        append-only, so the newest audit row id visible to the session marks
+        the state of the data. On PostgreSQL ids come from a sequence and a
+        transaction that took a lower id can commit after one that took a
+        higher id; the number of the tenant's rows among the ``window`` ids
+        below the newest is part of the stamp, so such a late commit changes
+        the stamp too (as long as fewer than ``window`` ids were taken in
+        between). Compare stamps for equality only.
+
+        Parameters
+        ----------
+        window
+            How many ids below the newest are counted.
+
+        Returns
+        -------
+        tuple of int
+            ``(newest audit row id, rows of the tenant among the window)``;
+            ``(0, 0)`` for a tenant without audit rows.
+
+        Examples
+        --------
+        Recompute only what changed since the stamp was taken::
+
+            before = session.data_stamp()
+            ...
+            if session.data_stamp() != before:
+                ...
+        """
+        al = m.audit_log
+        mine = al.c.tenant_id == self.tenant
+        newest = select(func.max(al.c.id)).where(mine).scalar_subquery()
+        q = select(func.max(al.c.id), func.count()).where(mine, al.c.id > newest - int(window))
+        row = self._run(lambda conn: conn.execute(q).one(), write=False)
+        return (int(row[0] or 0), int(row[1] or 0))
+
     def reference(self, dataset: str | None = None) -> pd.DataFrame:
         """Shared public reference data (read-only for every tenant).
 

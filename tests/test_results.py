@@ -198,3 +198,180 @@ def test_the_mapping_key_names_the_framework():
     sc = scores().assign(framework_id="2024 set")
     out = results_table(sc, {"2024 set": framework("dept")}, UNITS, year=2024)
     assert out["rank"].tolist() == [1, 2, 2, 4, 5]
+
+
+# -- results of a tenant's store, kept while its data is unchanged ------------------------------------------
+
+def _tenant_store(url: str, fw: Framework):
+    """Tenant t1 (admin ana, analyst lan): departments D01-D03 and commune X001 self-scored for 2023 and 2024."""
+    from parindex_lib.store import Store
+
+    store = Store(url)
+    store.create_tenant("t1", "Tổ chức thử nghiệm", admin_user="ana")
+    store.add_shared_framework(fw)
+    leaves = fw.leaves
+    with store.session(tenant="t1", user="ana") as s:
+        s.upsert_units(pd.DataFrame({"code": ["D01", "D02", "D03", "X001"],
+                                     "name": ["Sở Tư pháp", "Sở Y tế", "Sở Xây dựng", "Xã An Lợi"],
+                                     "kind": ["department", "department", "department", "commune"]}))
+        s.set_member("lan", "analyst")
+        rows = []
+        for unit, (share23, share24) in {"D01": (0.5, 0.9), "D02": (0.9, 0.6), "D03": (0.7, 0.7),
+                                         "X001": (1.0, 0.5)}.items():
+            for year, share in ((2023, share23), (2024, share24)):
+                for leaf in leaves.itertuples(index=False):
+                    mp = float(leaf.max_points)
+                    value = min((p for p, _, _ in leaf.rubric), key=lambda p: abs(p - mp * share)) if leaf.rubric \
+                        else round(mp * share * 4) / 4
+                    column = "survey_points" if leaf.assessed_by == "survey" else "self_score"
+                    rows.append({"unit_code": unit, "year": year, "node_code": leaf.code, column: value,
+                                 "explanation": "x"})
+        s.write_scores(pd.DataFrame(rows), framework_id=fw.id, source="test")
+    return store
+
+
+def _independent(session, fw: Framework, year: int = 2024) -> pd.DataFrame:
+    """Totals and ranks of the departments from the raw scores: roll_up, then scipy's ranks."""
+    raw = session.scores(year=year)
+    raw = raw[raw["unit_code"].astype(str).str.startswith("D")]
+    total = roll_up(raw.drop(columns="framework_id"), fw)
+    total = total[total["node_code"].astype(str) == "total"].assign(unit_code=lambda d: d["unit_code"].astype(str))
+    total = total.set_index("unit_code")[["points", "index_pct"]].sort_index()
+    total["rank"] = rankdata(-total["points"].to_numpy(), method="min").astype(int)
+    return total
+
+
+def _shown(res: pd.DataFrame) -> pd.DataFrame:
+    out = res.assign(unit_code=res["unit_code"].astype(str)).set_index("unit_code")[["points", "index_pct", "rank"]]
+    return out.assign(rank=out["rank"].astype(int)).sort_index()
+
+
+def test_results_cache_gives_the_numbers_of_an_independent_roll_up(store_url, small_framework):
+    from parindex_lib.results import ResultsCache, session_results
+
+    store = _tenant_store(store_url, small_framework)
+    cache = ResultsCache()
+    try:
+        with store.session(tenant="t1", user="lan") as s:
+            res = cache.results(s, year=2024, kind="department")
+            pd.testing.assert_frame_equal(_shown(res), _independent(s, small_framework))
+            assert res["unit_code"].astype(str).tolist() == ["D01", "D03", "D02"]
+            assert res["rank_change"].tolist() == [2, 0, -2]  # 2023: D02 1st, D03 2nd, D01 3rd
+            pd.testing.assert_frame_equal(res, session_results(s, year=2024, kind="department"))
+            # every year, and one framework's units only: as session_results gives them
+            pd.testing.assert_frame_equal(cache.results(s, level=None, framework_id=small_framework.id),
+                                          session_results(s, level=None))
+            assert cache.results(s, year=2024, framework_id="another").empty
+    finally:
+        store.dispose()
+
+
+def test_results_cache_computes_once_while_nothing_changes(sqlite_url, small_framework, monkeypatch):
+    import parindex_lib.results as results_module
+    from parindex_lib.store import Store
+
+    calls = []
+    real = results_module.results_table
+    monkeypatch.setattr(results_module, "results_table", lambda *a, **k: calls.append(k) or real(*a, **k))
+    store = _tenant_store(sqlite_url, small_framework)
+    cache = results_module.ResultsCache()
+    try:
+        with store.session(tenant="t1", user="lan") as s:
+            first = cache.results(s, year=2024, kind="department")
+            first.loc[0, "points"] = -1.0  # a copy: changing it changes nothing kept
+            again = cache.results(s, year=2024, kind="department")
+            assert len(calls) == 1 and again.loc[0, "points"] != -1.0
+            s.units(), s.scores(), s.audit()  # reads change nothing
+            cache.units(s), cache.assessments(s)
+        with store.session(tenant="t1", user="lan") as s:  # a new session of the same person, same data
+            cache.results(s, year=2024, kind="department")
+        assert len(calls) == 1
+        with store.session(tenant="t1", user="lan") as s:
+            cache.results(s, year=2024, kind="commune")  # another question is computed once too
+            cache.results(s, year=2024, kind="commune")
+        assert len(calls) == 2
+        # another person of the tenant, in another process (its own store), saves a score
+        other = Store(sqlite_url)
+        with other.session(tenant="t1", user="ana") as s:
+            v = int(s.scores(year=2024, unit_codes="D02").set_index("node_code").loc["1.2", "version"])
+            s.save_score("D02", 2024, "1.2", expected_version=v, self_score=5, explanation="x", reason="test")
+        other.dispose()
+        with store.session(tenant="t1", user="lan") as s:
+            after = cache.results(s, year=2024, kind="department")
+            assert len(calls) == 3
+            pd.testing.assert_frame_equal(_shown(after), _independent(s, small_framework))
+        assert after.set_index(after["unit_code"].astype(str)).loc["D02", "points"] \
+            == again.set_index(again["unit_code"].astype(str)).loc["D02", "points"] + 2.0  # 3 -> 5 on 1.2
+    finally:
+        store.dispose()
+
+
+def test_data_stamp_follows_the_tenants_writes_only(store_url, small_framework):
+    store = _tenant_store(store_url, small_framework)
+    try:
+        store.create_tenant("t2", "Tổ chức khác", admin_user="bao")
+        with store.session(tenant="t1", user="lan") as s, store.session(tenant="t2", user="bao") as b:
+            stamp, theirs = s.data_stamp(), b.data_stamp()
+            assert stamp[0] > 0 and stamp[1] > 0 and s.data_stamp() == stamp
+            b.upsert_units(pd.DataFrame({"code": ["B01"], "name": ["Sở Nội vụ"], "kind": ["department"]}))
+            assert s.data_stamp() == stamp and b.data_stamp() != theirs  # another tenant's write
+        with store.session(tenant="t1", user="ana") as s:
+            s.set_deadline("D01", 2024, "2030-01-31", reason="test")
+            assert s.data_stamp()[0] > stamp[0]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_data_stamp_sees_a_write_that_commits_after_a_newer_one(pg_url, small_framework):
+    """On PostgreSQL a transaction can take a lower audit id and commit last: the stamp still changes."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    store = _tenant_store(pg_url, small_framework)
+    conninfo = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(conninfo) as slow:  # one transaction, open until the commit below
+            slow.execute("INSERT INTO audit_log (tenant_id, user_name, at, table_name, row_key, action, version) "
+                         "VALUES ('t1', 'ana', now(), 'units', 'D01', 'update', 1)")
+            with store.session(tenant="t1", user="ana") as s:
+                s.set_deadline("D01", 2024, "2030-01-31", reason="test")  # a higher id, committed first
+            with store.session(tenant="t1", user="lan") as s:
+                before = s.data_stamp()
+            slow.commit()
+        with store.session(tenant="t1", user="lan") as s:
+            after = s.data_stamp()
+        assert after[0] == before[0] and after != before
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_data_stamp_under_row_level_security(pg_server, small_framework):
+    """As the application role with a member's token: the tenant's own audit rows, every role."""
+    from parindex_lib.store import Store
+    from pg_deployment import MEMBERS, deployment, two_tenants
+
+    with deployment(pg_server, prefix="stamp") as d:
+        owner = Store(d.owner_url)
+        two_tenants(owner, small_framework)
+        tokens = {u: owner.issue_access_token(u, by="test") for u in MEMBERS}
+        owner.dispose()
+        stores = {u: Store(d.app_url, token=tokens[u]) for u in ("eve", "ana", "res", "bao")}
+        try:
+            stamps = {}
+            for user, tenant in (("eve", "A"), ("ana", "A"), ("res", "A"), ("bao", "B")):
+                with stores[user].session(tenant=tenant, user=user) as s:
+                    stamps[user] = s.data_stamp()
+            assert stamps["eve"] == stamps["ana"] == stamps["res"] and stamps["eve"][1] > 0
+            assert stamps["bao"] != stamps["eve"]
+            with stores["eve"].session(tenant="A", user="eve") as s:
+                v = int(s.scores(unit_codes="A01").set_index("node_code").loc["2.2", "version"])
+                s.save_score("A01", 2024, "2.2", expected_version=v, self_score=0.5, reason="stamp test")
+            with stores["ana"].session(tenant="A", user="ana") as s:
+                assert s.data_stamp()[0] > stamps["ana"][0]
+            with stores["bao"].session(tenant="B", user="bao") as s:
+                assert s.data_stamp() == stamps["bao"]
+        finally:
+            for st in stores.values():
+                st.dispose()

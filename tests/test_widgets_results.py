@@ -112,3 +112,22 @@ def test_english(app):
     app._lang.value = "en"
     assert "up 1 place<" in app._table.value and "down 1 place<" in app._table.value
     assert app._tabs.titles[1] == "Heatmap" and app._kind.options[0][0] == "Departments"
+
+
+def test_a_refresh_shows_what_another_session_saved(sqlite_url, small_framework):
+    """Results follow the tenant's data: a colleague's save shows at the next refresh, without a reload."""
+    from parindex_lib.store import Store
+
+    store = small_store(sqlite_url, small_framework)
+    app = ResultsApp(small_env(sqlite_url), store=store)
+    assert [r[1] for r in table_rows(app._table.value)] == ["D02", "D03"]
+    colleague = Store(sqlite_url)  # another person's kernel: its own store and session
+    with colleague.session(tenant=TENANT, user=ADMIN) as s:
+        s.save_score("D01", 2024, "1.2", expected_version=0, self_score=5, explanation="x", reason="test")
+    colleague.dispose()
+    assert [r[1] for r in table_rows(app._table.value)] == ["D02", "D03"]  # nothing changes by itself
+    app.refresh()
+    rows = table_rows(app._table.value)
+    assert [r[1] for r in rows] == ["D02", "D03", "D01"]
+    exp = expected(store)
+    assert [(r[1], r[0]) for r in rows] == [(str(c), str(int(k))) for c, k in zip(exp["unit_code"], exp["rank"])]

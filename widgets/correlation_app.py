@@ -30,6 +30,7 @@ from parindex_lib.exporting import write_table  # noqa: E402
 from parindex_lib.external import load_external  # noqa: E402
 from parindex_lib.figures import correlation_heatmap, figure_bytes, scatter_fit  # noqa: E402
 from parindex_lib.i18n import read_number  # noqa: E402
+from parindex_lib.results import ResultsCache  # noqa: E402
 
 from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
@@ -60,10 +61,11 @@ class CorrelationModel:
     def __init__(self, session_factory: Any, directory: str | None = None):
         self._session = session_factory
         self.reference = load_external(directory or external_directory())
+        self.cache = ResultsCache()
         with self._session() as s:
-            units = s.units()
+            units = self.cache.units(s)
         self.provinces = units[units["kind"] == "province"][["code", "name"]]
-        self._tenant_par: pd.DataFrame | None = None
+        self._tenant_par: tuple[Any, pd.DataFrame] | None = None
         self.result: pd.DataFrame | None = None
         self.data: pd.DataFrame | None = None
 
@@ -72,21 +74,18 @@ class CorrelationModel:
         return len(self.provinces) > 0
 
     def tenant_par(self) -> pd.DataFrame:
-        """This organisation's PAR results for its provinces, in the long format."""
-        if self._tenant_par is None:
-            from parindex_lib.external import par_from_results
-            from parindex_lib.results import results_table
+        """This organisation's PAR results for its provinces, in the long format (read again when its data changed)."""
+        from parindex_lib.external import par_from_results
 
-            with self._session() as s:
-                units = s.units()
-                scores = s.scores()
-                fws = {f: s.framework(f) for f in pd.unique(scores["framework_id"].astype(str))}
-            codes = set(self.provinces["code"].astype(str))
-            scores = scores[scores["unit_code"].astype(str).isin(codes)]
-            res = results_table(scores, fws, units, level=None, kind="province")
-            self._tenant_par = par_from_results(res, province_codes=dict(zip(self.provinces["code"].astype(str),
-                                                                               self.provinces["name"])))
-        return self._tenant_par
+        with self._session() as s:
+            res = self.cache.results(s, level=None, kind="province")
+            units = self.cache.units(s)
+        if self._tenant_par is None or self._tenant_par[0] != self.cache.stamp:
+            self.provinces = units[units["kind"] == "province"][["code", "name"]]
+            par = par_from_results(res, province_codes=dict(zip(self.provinces["code"].astype(str),
+                                                                self.provinces["name"])))
+            self._tenant_par = (self.cache.stamp, par)
+        return self._tenant_par[1]
 
     def study_data(self, source: str) -> pd.DataFrame:
         """The long table studied: the reference data, with the tenant's PAR instead of the published one."""

@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 from parindex_lib import planning, reporting  # noqa: E402
 from parindex_lib.errors import ConflictError  # noqa: E402
 from parindex_lib.framework import Framework  # noqa: E402
-from parindex_lib.results import results_table  # noqa: E402
+from parindex_lib.results import ResultsCache  # noqa: E402
 
 from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
@@ -42,7 +42,10 @@ ASSOCIATION_CHOICES = ("PCI:total", "PAPI:total", "SIPAS:total")
 
 
 class PlannerModel:
-    """The tenant's units, results and associations, computed by the library and cached.
+    """The tenant's units, results and associations, computed by the library.
+
+    Results come from the library's :class:`~parindex_lib.results.ResultsCache`,
+    which recomputes them when the tenant's data changed.
 
     Parameters
     ----------
@@ -52,14 +55,13 @@ class PlannerModel:
 
     def __init__(self, session_factory: Any):
         self._session = session_factory
+        self.cache = ResultsCache()
         with self._session() as s:
-            self.units = s.units()
-            self.assessments = s.assessments()
+            self.units = self.cache.units(s)
+            self.assessments = self.cache.assessments(s)
             self.role, self.unit_codes = s.role, s.unit_codes
         have = set(self.assessments["unit_code"].astype(str))
         self.planned_units = self.units[self.units["code"].astype(str).isin(have)].reset_index(drop=True)
-        self._frameworks: dict[str, Framework] = {}
-        self._results: dict[tuple[int, str], pd.DataFrame] = {}
         self._corr: dict[str, tuple[pd.DataFrame, str]] = {}
 
     def years(self, unit: str | None) -> list[int]:
@@ -72,23 +74,21 @@ class PlannerModel:
     def framework(self, unit: str, year: int) -> Framework:
         row = self.assessments[(self.assessments["unit_code"].astype(str) == str(unit))
                                & (self.assessments["year"] == int(year))]
-        fid = str(row["framework_id"].iloc[0])
-        if fid not in self._frameworks:
-            with self._session() as s:
-                self._frameworks[fid] = s.framework(fid)
-        return self._frameworks[fid]
+        with self._session() as s:
+            return self.cache.framework(s, str(row["framework_id"].iloc[0]))
 
     def results(self, unit: str, year: int) -> pd.DataFrame:
         """Every level's results of ``year`` among the units of the unit's kind on its framework."""
         fw = self.framework(unit, year)
-        key = (int(year), f"{self.kind(unit)}/{fw.id}")
-        if key not in self._results:
-            with self._session() as s:
-                scores = s.scores(year=[int(year) - 1, int(year)])
-            scores = scores[(scores["framework_id"].astype(str) == fw.id).to_numpy(bool)]
-            self._results[key] = results_table(scores, fw, self.units, year=int(year), level=None,
-                                               kind=self.kind(unit))
-        return self._results[key]
+        with self._session() as s:
+            res = self.cache.results(s, year=int(year), level=None, kind=self.kind(unit), framework_id=fw.id)
+            self.units = self.cache.units(s)
+        return res
+
+    @property
+    def stamp(self) -> Any:
+        """The state of the tenant's data the last results belong to (see :class:`ResultsCache`)."""
+        return self.cache.stamp
 
     def correlation(self, y: str, lang: str) -> tuple[pd.DataFrame, str]:
         """PAR (total and fields) against ``y`` between provinces, Pearson, pooled: the study and its description."""
@@ -425,9 +425,9 @@ class PlannerApp(App):
         if unit is None or year is None:
             return None
         assoc, weight = self._assoc.value or None, float(self._weight.value)
-        key = (unit, int(year), assoc, weight, self.lang)
+        res = self.model.results(unit, year)  # recomputed when the tenant's data changed
+        key = (unit, int(year), assoc, weight, self.lang, self.model.stamp)
         if self._pack is None or self._pack_key != key:
-            res = self.model.results(unit, year)
             fw = self.model.framework(unit, year)
             corr, source = (self.model.correlation(assoc, self.lang) if assoc else (None, ""))
             self._pack = reporting.build_evidence_pack(res, fw, self.model.units, unit, int(year), correlation=corr,

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from parindex_lib.exporting import write_table  # noqa: E402
 from parindex_lib.framework import Framework  # noqa: E402
 from parindex_lib.ranking import deductions  # noqa: E402
-from parindex_lib.results import RESULTS_TABLE_COLUMNS, results_table  # noqa: E402
+from parindex_lib.results import RESULTS_TABLE_COLUMNS, ResultsCache, session_results  # noqa: E402
 
 from .base import XLSX, App, download_link, esc, html_table  # noqa: E402
 
@@ -48,7 +48,10 @@ def rank_change_text(change: Any, tr) -> tuple[str, str]:
 
 
 class ResultsModel:
-    """The results of one tenant, computed by the library and cached per year and kind.
+    """The results of one tenant, as the library's :class:`~parindex_lib.results.ResultsCache` keeps them.
+
+    Every read asks the cache, which recomputes when the tenant's data
+    changed: a colleague's save or an appraisal shows at the next refresh.
 
     Parameters
     ----------
@@ -58,43 +61,33 @@ class ResultsModel:
 
     def __init__(self, session_factory: Any):
         self._session = session_factory
+        self.cache = ResultsCache()
         with self._session() as s:
-            self.units = s.units()
-            self.assessments = s.assessments()
+            self.units = self.cache.units(s)
+            self.assessments = self.cache.assessments(s)
         self.years = sorted(self.assessments["year"].astype(int).unique().tolist(), reverse=True)
         self.kinds = [k for k in ("ministry", "province", "department", "district", "commune")
                       if k in set(self.units["kind"])]
-        self._scores: dict[int, pd.DataFrame] = {}
-        self._frameworks: dict[str, Framework] = {}
-        self._results: dict[tuple[int, str | None], pd.DataFrame] = {}
-
-    def frameworks(self) -> dict[str, Framework]:
-        return self._frameworks
 
     def results(self, year: int, kind: str | None) -> pd.DataFrame:
         """Every level's results for ``year`` among units of ``kind`` (ranks as the command line gives them)."""
-        key = (int(year), kind)
-        if key not in self._results:
-            if year not in self._scores:
-                with self._session() as s:
-                    scores = s.scores(year=[int(year) - 1, int(year)])
-                    for fid in pd.unique(scores["framework_id"].astype(str)):
-                        if fid not in self._frameworks:
-                            self._frameworks[fid] = s.framework(fid)
-                self._scores[int(year)] = scores
-            scores = self._scores[int(year)]
-            self._results[key] = results_table(scores, self._frameworks, self.units, year=int(year), level=None,
-                                               kind=kind)
-        return self._results[key]
+        with self._session() as s:
+            res = self.cache.results(s, year=int(year), level=None, kind=kind)
+            self.units = self.cache.units(s)
+            self.assessments = self.cache.assessments(s)
+        return res
 
     def framework_of(self, res: pd.DataFrame) -> Framework | None:
         """The framework of the shown results (the first one when several)."""
-        scores = self._scores.get(int(res["year"].iloc[0])) if len(res) else None
-        if scores is None or scores.empty:
+        if res.empty:
             return None
-        codes = set(res["unit_code"].astype(str))
-        fids = scores.loc[scores["unit_code"].isin(codes), "framework_id"].astype(str)
-        return self._frameworks.get(fids.iloc[0]) if len(fids) else None
+        a = self.assessments
+        shown = a[(a["year"] == int(res["year"].iloc[0])).to_numpy(bool)
+                  & a["unit_code"].astype(str).isin(set(res["unit_code"].astype(str))).to_numpy(bool)]
+        if shown.empty:
+            return None
+        with self._session() as s:
+            return self.cache.framework(s, str(shown["framework_id"].iloc[0]))
 
     def regions(self, kind: str | None) -> list[str]:
         units = self.units if kind is None else self.units[self.units["kind"] == kind]
@@ -122,11 +115,7 @@ class ResultsApp(App):
     def warm_up(cls, session: Any) -> None:
         years = session.assessments()["year"]
         if len(years):
-            year = int(years.max())
-            scores = session.scores(year=[year - 1, year])
-            frameworks = {f: session.framework(f) for f in pd.unique(scores["framework_id"].astype(str))}
-            if frameworks:
-                results_table(scores, frameworks, session.units(), year=year, level=None)
+            session_results(session, year=int(years.max()), level=None)
         fig = Figure(figsize=(2, 2))
         sns.heatmap(pd.DataFrame([[1.0]]), ax=fig.subplots())
         fig.savefig(io.BytesIO(), format="png")
