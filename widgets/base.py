@@ -1,7 +1,8 @@
 """What every parindex app shares: environment, language, messages, escaping.
 
-An app is an :class:`App` (an ``ipywidgets.VBox``): a header with the title
-and the language switch, a message area, and the app's body. Every event
+An app is an :class:`App` (an ``ipywidgets.VBox``): a header with the title,
+the tenant switch (for a person in several tenants) and the language switch,
+a message area, and the app's body. Every event
 handler is wrapped by :meth:`App.guard`, so an exception never disappears
 into Voilà's hidden tracebacks: a :class:`~parindex_lib.errors.ParindexError`
 is shown as its message, a :class:`~parindex_lib.errors.ValidationError` as
@@ -32,7 +33,7 @@ from urllib.parse import parse_qs
 import ipywidgets as W
 import pandas as pd
 
-from parindex_lib.errors import ConflictError, ParindexError, ValidationError
+from parindex_lib.errors import AccessDenied, ConflictError, ParindexError, ValidationError
 from parindex_lib.i18n import DEFAULT_LANG, catalogue, normalise_lang, number, t
 
 __all__ = [
@@ -315,18 +316,29 @@ class App(W.VBox):
     connected with :meth:`on_click` and :meth:`on_change`, which route
     every event through :meth:`guard` and then :meth:`refresh`.
 
+    A person in several tenants (:attr:`parindex_lib.identity.Identity.tenants`)
+    gets a tenant dropdown in the header, filled from their identity only;
+    choosing another tenant reopens the session there
+    (:meth:`parindex_lib.identity.Identity.with_tenant`, then the store checks
+    the membership), drops the app's state and caches and builds its views
+    again (:meth:`switch_tenant`).
+
     Parameters
     ----------
     env
         Who, where and in which language (default: :func:`read_environment`).
     store
         A :class:`parindex_lib.store.Store` (default: opened from ``env.db``).
+    identity
+        A :class:`parindex_lib.identity.Identity` (default:
+        :meth:`resolve_identity`, from the hub or the environment); for
+        embedding and tests, never from the page.
     """
 
     title_key = "app.title"
     app_class = "pi-app"
 
-    def __init__(self, env: Environment | None = None, store: Any = None, **kwargs: Any):
+    def __init__(self, env: Environment | None = None, store: Any = None, identity: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.env = env or read_environment()
         self.lang = self.env.lang
@@ -342,6 +354,10 @@ class App(W.VBox):
         self._lang = W.ToggleButtons(options=[("Tiếng Việt", "vi"), ("English", "en")], value=self.lang,
                                      style={"button_width": "96px"})
         self._lang.add_class("pi-lang")
+        # Shown only to a person in several tenants; its choices are their identity's tenants.
+        self._tenant = W.Dropdown(options=[], value=None, style={"description_width": "initial"},
+                                  layout=W.Layout(width="auto", display="none"))
+        self._tenant.add_class("pi-tenant")
         self._message = W.HTML()
         self._message.add_class("pi-message")
         # The same message again beside the action buttons, for forms longer than the screen.
@@ -349,18 +365,20 @@ class App(W.VBox):
         self._message_near.add_class("pi-message-near")
         self._body = W.VBox()
         self._body.add_class("pi-body")
-        header = W.HBox([self._title, self._lang],
+        header = W.HBox([self._title, W.HBox([self._tenant, self._lang], layout=W.Layout(align_items="center"))],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%"))
         header.add_class("pi-header")
         self.children = [self._style, header, self._message, self._body]
         self.on_change(self._lang, self._on_lang)
+        self.on_change(self._tenant, self._on_tenant)
         self._title.value = f"<h1>{esc(self.tr(self.title_key))}</h1>"
         # A failure while building (no such user, store unreachable) is shown, never raised:
         # Voilà would show an empty page.
         try:
-            self.identity = self.resolve_identity(self.env)
+            self.identity = identity if identity is not None else self.resolve_identity(self.env)
             if self.store is None:
                 self.store = self.open_store(self.env)
+            self._set_tenant_options()
             with self.syncing():
                 self.build()
             self.ready = True
@@ -432,6 +450,13 @@ class App(W.VBox):
     def refresh(self) -> None:
         """Bring the widgets in line with the state."""
 
+    def has_unsaved_changes(self) -> bool:
+        """Whether the person has edits not saved yet (then the tenant is not switched)."""
+        return False
+
+    def release(self) -> None:
+        """Free what :meth:`build` made outside the widgets (temporary files), before the app is built again."""
+
     # -- text --------------------------------------------------------------------
     def tr(self, key: str, **fmt: Any) -> str:
         """The catalogue text of ``key`` in the app's language."""
@@ -443,6 +468,7 @@ class App(W.VBox):
 
     def _translate_all(self) -> None:
         self._lang.description = self.tr("common.language")
+        self._tenant.description = self.tr("common.tenant")
         self._lang.tooltips = ["Tiếng Việt", "English"]
         self._title.value = f"<h1>{esc(self.tr(self.title_key))}</h1>"
         if not self.ready:
@@ -456,6 +482,84 @@ class App(W.VBox):
         self._translate_all()
         if not self.ready and getattr(self, "_build_error", None) is not None:
             self.show_error(self._build_error)
+
+    # -- tenants -------------------------------------------------------------------
+    def _set_tenant_options(self) -> None:
+        """The tenant dropdown: the identity's tenants, shown when there are several."""
+        tenants = list(self.identity.tenants) if self.identity is not None else []
+        with self.syncing():
+            if len(tenants) < 2:
+                self._tenant.options = []
+                self._tenant.layout.display = "none"
+                return
+            names = self._tenant_names()
+            self._tenant.options = [(f"{names[t]} ({t})" if names.get(t) else t, t) for t in tenants]
+            self._tenant.value = self.identity.tenant if self.identity.tenant in tenants else None
+            self._tenant.layout.display = None
+
+    def _tenant_names(self) -> dict[str, str]:
+        """Names of the user's tenants, for the dropdown's labels (codes alone when the store cannot say)."""
+        try:
+            table = self.store.tenants(user=self.identity.user)
+        except Exception as exc:  # noqa: BLE001 - labels only: the codes still identify the tenants
+            log.info("tenant names of %s not read: %s", self.identity.user, exc)
+            return {}
+        return dict(zip(table["code"].astype(str), table["name"].astype(str)))
+
+    def _on_tenant(self, change: dict) -> None:
+        wanted = change["new"]
+        if wanted is None or self.identity is None or wanted == self.identity.tenant:
+            return
+        try:
+            self.switch_tenant(wanted)
+        finally:
+            with self.syncing():  # the dropdown shows the tenant actually in use
+                current = self.identity.tenant
+                self._tenant.value = current if current in [v for _, v in self._tenant.options] else None
+
+    def switch_tenant(self, tenant: str) -> None:
+        """Work in another of the person's tenants: new session, fresh state, views built again.
+
+        Only a tenant of the identity (:attr:`~parindex_lib.identity.Identity.tenants`)
+        is accepted, whatever the dropdown sent;
+        :meth:`~parindex_lib.identity.Identity.with_tenant` and the store
+        check the membership before anything changes. Unsaved edits keep
+        the app in its tenant.
+
+        Raises
+        ------
+        AccessDenied
+            ``tenant`` is not one of the person's, or the store refuses the
+            membership (nothing changed).
+        """
+        tenant = str(tenant)
+        if tenant not in self.identity.tenants:
+            log.warning("tenant %r refused for %s: not one of %s", tenant, self.identity.user, self.identity.tenants)
+            raise AccessDenied(self.tr("common.tenant_refused", user=self.identity.user, tenant=tenant,
+                                       current=self.identity.tenant))
+        if self.ready and self.has_unsaved_changes():
+            self.show_warning(self.tr("common.tenant_unsaved"))
+            return
+        identity = self.identity.with_tenant(tenant)
+        identity.session(self.store).close()  # the store checks the membership (and the hub's role and units)
+        self.release()
+        self.identity = identity
+        self.ready = False
+        self._build_error = None
+        self._body.children = []
+        self.clear_message()
+        try:
+            with self.syncing():
+                self.build()
+            self.ready = True
+        except Exception as exc:  # noqa: BLE001 - shown; the person can switch back
+            self._body.children = []
+            self._build_error = exc
+            raise
+        finally:
+            self._translate_all()
+        label = dict((v, k) for k, v in self._tenant.options).get(tenant, tenant)
+        self.show_info(self.tr("common.tenant_switched", tenant=label))
 
     # -- sessions ------------------------------------------------------------------
     @contextlib.contextmanager

@@ -104,8 +104,12 @@ class ImportWizardApp(App):
         self.on_click(self._check, self._on_check)
         self.on_click(self._confirm, self._on_confirm)
 
-    def __del__(self) -> None:  # pragma: no cover - best effort
+    def release(self) -> None:
+        """Remove the folder of uploaded files (before the app is built for another tenant)."""
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        self.release()
 
     @property
     def framework(self):

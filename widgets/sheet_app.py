@@ -50,6 +50,10 @@ class SheetApp(App):
         self._built_fields: set[int] = set()
         self._field_codes: list[str] = []
 
+    def has_unsaved_changes(self) -> bool:
+        """Whether the open sheet holds edits not saved yet."""
+        return self.sheet is not None and bool(self.sheet.changed())
+
     # -- choosing the sheet ----------------------------------------------------------
     def _switch_refused(self, change: dict) -> bool:
         """Undo a change of unit or year while edits are unsaved (the person's work is never dropped)."""
