@@ -100,3 +100,21 @@ def test_only_admins_may_import(store, sqlite_url):
 def test_english(app):
     app._lang.value = "en"
     assert app._confirm.description == "Write all" and "Step 1" in app._step1.value
+
+
+def test_the_failure_table_speaks_the_apps_language(app, store):
+    """The library's English "expected" texts and message are shown in Vietnamese, and in English after the switch."""
+    wb = template(app)
+    ws = wb.active
+    ws["F5"] = 7  # leaf 1.2, max 5 points
+    data = as_bytes(wb)
+    app._upload.value = upload("diem_2024.xlsx", data)
+    html = app._message.value
+    assert "Tệp có 1 lỗi: chưa ghi gì. Sửa tệp rồi nạp lại. Tệp diem_2024.xlsx có lỗi; chưa nhập gì." in html
+    assert "tối đa 5 điểm (điểm tối đa của tiêu chí 1.2)" in html
+    assert "max_points of node" not in html and "nothing was imported" not in html
+    app._lang.value = "en"
+    app._upload.value = upload("diem_2024_en.xlsx", data)
+    html = app._message.value
+    assert "at most 5 points (max_points of node 1.2)" in html and "tối đa 5 điểm" not in html
+    assert d01(store).empty

@@ -34,7 +34,7 @@ import ipywidgets as W
 import pandas as pd
 
 from parindex_lib.errors import AccessDenied, ConflictError, ParindexError, ValidationError
-from parindex_lib.i18n import DEFAULT_LANG, catalogue, normalise_lang, number, t
+from parindex_lib.i18n import DEFAULT_LANG, catalogue, library_text, normalise_lang, number, t
 
 __all__ = [
     "Environment",
@@ -636,18 +636,22 @@ class App(W.VBox):
         """Show an exception to the person and log it.
 
         - :class:`ValidationError`: its message and the whole failure table;
-        - :class:`ParindexError`: its message as is;
+        - :class:`ParindexError`: its message;
         - anything else: a generic message; the details go to the log.
+
+        The library's English texts are shown in the app's language where
+        ``parindex_lib/locale/library_vi.yaml`` has them
+        (:func:`parindex_lib.i18n.library_text`); the log keeps the English.
         """
         if isinstance(exc, ValidationError):
             log.info("validation refused in %s: %s", type(self).__name__, exc.message)
             self._set_message('<div class="pi-msg-error" role="alert">'
                               f"<div>{esc(self.tr('common.error_validation', n=len(exc.failures)))}</div>"
-                              f"<div>{esc(exc.message)}</div>"
+                              f"<div>{esc(library_text(exc.message, self.lang))}</div>"
                               f"{self.failure_table_html(exc.failures, row_label)}</div>")
         elif isinstance(exc, ParindexError):
             log.info("refused in %s: %s", type(self).__name__, exc)
-            self._set_message(f'<div class="pi-msg-error" role="alert">{esc(str(exc))}</div>')
+            self._set_message(f'<div class="pi-msg-error" role="alert">{esc(library_text(str(exc), self.lang))}</div>')
         else:
             log.exception("unexpected error in %s", type(self).__name__, exc_info=exc)
             self._set_message('<div class="pi-msg-error" role="alert">'
@@ -655,6 +659,8 @@ class App(W.VBox):
 
     def failure_table_html(self, failures: pd.DataFrame, row_label: str | None = None) -> str:
         """The failure table (file, sheet, row, column, value, expected), escaped.
+
+        The ``expected`` texts are shown in the app's language (:func:`parindex_lib.i18n.library_text`).
 
         Columns empty in every row (no file or sheet for a form) are left out.
         """
@@ -680,6 +686,7 @@ class App(W.VBox):
 
         formatters = {c: cell for c in cols}
         formatters["column"] = column
+        formatters["expected"] = lambda v: library_text(cell(v), self.lang)
         return html_table(failures[cols], headers=heads, css_class="pi-table pi-failures",
                           formatters=formatters, lang=self.lang)
 

@@ -20,6 +20,7 @@ import ipywidgets as W
 import pandas as pd
 
 from parindex_lib.errors import AccessDenied, ValidationError
+from parindex_lib.i18n import library_text
 from parindex_lib.importing import read_scores, score_template
 
 from . import policy
@@ -198,7 +199,7 @@ class ImportWizardApp(App):
             # The person knows the file by the name they uploaded, not by the temporary copy's.
             failures = exc.failures.copy()
             failures["file"] = failures["file"].map(lambda v: self._file_name if v == self._path.name else v)
-            message = exc.message.replace(self._path.name, self._file_name or "")
+            message = library_text(exc.message.replace(self._path.name, self._file_name or ""), self.lang)
             self.show_error(ValidationError(self.tr("import.invalid", n=len(failures)) + " " + message, failures))
             return
         self._progress.value = 60
