@@ -33,13 +33,13 @@ _EXPORTS: dict[str, str] = {
     "check_file": "safety", "escape_formula": "safety",
     "LONG_COLUMNS": "importing", "read_scores": "importing", "read_table": "importing",
     "score_template": "importing",
-    "write_scores_file": "exporting", "write_table": "exporting",
+    "write_scores_file": "exporting", "write_table": "exporting", "write_appraisal_sheet": "exporting",
     # store
     "Store": "store", "TenantSession": "store",
     # results
     "roll_up": "aggregation",
     **{name: "ranking" for name in ("rank", "add_rank_change", "add_group", "deductions")},
-    "results_table": "results", "session_results": "results",
+    "results_table": "results", "session_results": "results", "ResultsCache": "results",
     # reference data and studies
     **{name: "provinces" for name in ("province_code", "match_provinces", "crosswalk_2025", "combine_to_new")},
     **{name: "external" for name in ("load_shipped", "load_external", "read_external_file", "external_catalogue")},

@@ -2371,9 +2371,12 @@ class TenantSession:
           ``appraised_score`` differing from the self score (the row's,
           else the stored one): they need an ``appraisal_reason`` (the
           row's, else the stored one). By default only when the table has
-          an ``appraisal_reason`` column: the score files the importer reads
-          (:func:`parindex_lib.importing.read_scores`, wide sheets of
-          appraised scores included) carry no reasons, and refusing them
+          an ``appraisal_reason`` column: the importer
+          (:func:`parindex_lib.importing.read_scores`) gives one when the
+          file has a reason column (the long sheets appraisal councils
+          return, such as :func:`parindex_lib.exporting.write_appraisal_sheet`
+          writes), so those are checked; files without one (wide sheets of
+          appraised scores, older files) carry no reasons, and refusing them
           would leave appraisal results no way in from a file.
         - The evidence rule (a self score on an ``evidence_required`` leaf
           needs evidence or an explanation) only with
