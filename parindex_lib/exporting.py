@@ -32,7 +32,7 @@ import pandas as pd
 
 from .errors import ValidationError
 from .framework import Framework
-from .importing import LONG_COLUMNS
+from .importing import LONG_COLUMNS, _column_letter
 from .safety import escape_formula
 
 __all__ = ["LONG_COLUMNS", "FORMATS", "APPRAISAL_SHEET_HEADERS", "write_scores_file", "write_appraisal_sheet",
@@ -276,9 +276,9 @@ def _appraisal_xlsx(table: pd.DataFrame, framework: Framework, target: Any) -> N
                     write_xlsx_value(ws, i, j, None if isinstance(v, str) and not v else _cell(v))
         first, end = hrow + 1, hrow + max(len(table), 1)
         a, mx = at["appraised_score"], at["max_points"]
-        cell = f"{_col(a)}{first + 1}"
+        cell = f"{_column_letter(a)}{first + 1}"
         ws.data_validation(first, a, end, a, {
-            "validate": "custom", "value": f"=AND(ISNUMBER({cell}),{cell}>=0,{cell}<={_col(mx)}{first + 1})",
+            "validate": "custom", "value": f"=AND(ISNUMBER({cell}),{cell}>=0,{cell}<={_column_letter(mx)}{first + 1})",
             "error_title": "Điểm không hợp lệ", "error_message": "Điểm thẩm định từ 0 đến điểm tối đa của tiêu chí",
             "error_type": "warning"})
         r = at["appraisal_round"]
@@ -296,15 +296,6 @@ def _appraisal_xlsx(table: pd.DataFrame, framework: Framework, target: Any) -> N
             ws.autofilter(hrow, 0, end, last)
     finally:
         wb.close()
-
-
-def _col(j: int) -> str:
-    s = ""
-    j += 1
-    while j:
-        j, r = divmod(j - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def write_table(

@@ -83,6 +83,21 @@ def deployment(admin_url: str, prefix: str = "pi") -> Iterator[Deployment]:
             conn.execute(f'DROP ROLE IF EXISTS "{owner}"')
 
 
+@contextmanager
+def seeded_deployment(admin_url: str, framework, prefix: str = "pi") -> Iterator[tuple[Deployment, dict[str, str]]]:
+    """A fresh deployment holding :func:`two_tenants`, and an access token for each of :data:`MEMBERS`."""
+    from parindex_lib.store import Store
+
+    with deployment(admin_url, prefix=prefix) as d:
+        owner = Store(d.owner_url)
+        try:
+            two_tenants(owner, framework)
+            tokens = {u: owner.issue_access_token(u, by="test") for u in MEMBERS}
+        finally:
+            owner.dispose()
+        yield d, tokens
+
+
 #: Members of the two tenants: user -> (tenant, role, units).
 MEMBERS = {
     "ann": ("A", "admin", None),

@@ -350,13 +350,9 @@ def test_data_stamp_sees_a_write_that_commits_after_a_newer_one(pg_url, small_fr
 def test_data_stamp_under_row_level_security(pg_server, small_framework):
     """As the application role with a member's token: the tenant's own audit rows, every role."""
     from parindex_lib.store import Store
-    from pg_deployment import MEMBERS, deployment, two_tenants
+    from pg_deployment import seeded_deployment
 
-    with deployment(pg_server, prefix="stamp") as d:
-        owner = Store(d.owner_url)
-        two_tenants(owner, small_framework)
-        tokens = {u: owner.issue_access_token(u, by="test") for u in MEMBERS}
-        owner.dispose()
+    with seeded_deployment(pg_server, small_framework, prefix="stamp") as (d, tokens):
         stores = {u: Store(d.app_url, token=tokens[u]) for u in ("eve", "ana", "res", "bao")}
         try:
             stamps = {}

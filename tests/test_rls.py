@@ -19,7 +19,7 @@ import pytest
 from parindex_lib import models as m
 from parindex_lib.errors import AccessDenied
 from parindex_lib.store import Store
-from pg_deployment import MEMBERS, PDF, deployment, small_framework, two_tenants
+from pg_deployment import MEMBERS, PDF, seeded_deployment, small_framework
 
 pytestmark = pytest.mark.postgres
 
@@ -27,11 +27,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def dep(pg_server, request):
     small = request.getfixturevalue("small_framework_module")
-    with deployment(pg_server, prefix="rls") as d:
-        owner = Store(d.owner_url)
-        two_tenants(owner, small)
-        tokens = {u: owner.issue_access_token(u, by="test") for u in MEMBERS}
-        owner.dispose()
+    with seeded_deployment(pg_server, small, prefix="rls") as (d, tokens):
         yield d, tokens
 
 

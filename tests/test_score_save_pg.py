@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from parindex_lib import store as store_module
 from parindex_lib.errors import AccessDenied, ConflictError, NotFound, ParindexError, ValidationError
 from parindex_lib.store import Store
-from pg_deployment import MEMBERS, deployment, small_framework, two_tenants
+from pg_deployment import deployment, seeded_deployment, small_framework, two_tenants
 
 pytestmark = pytest.mark.postgres
 
@@ -37,11 +37,7 @@ def small_fw():
 
 @pytest.fixture(scope="module")
 def dep(pg_server, small_fw):
-    with deployment(pg_server, prefix="save") as d:
-        owner = Store(d.owner_url)
-        two_tenants(owner, small_fw)
-        tokens = {u: owner.issue_access_token(u, by="test") for u in MEMBERS}
-        owner.dispose()
+    with seeded_deployment(pg_server, small_fw, prefix="save") as (d, tokens):
         yield d, tokens
 
 
