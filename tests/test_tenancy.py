@@ -112,6 +112,12 @@ def test_a_never_sees_nor_changes_b(two, small_framework):
         attempt("action_plan")
         assert not_found(a.action_plan, "B01", 2024).replace("B01", "X") == \
             not_found(a.action_plan, "Z99", 2024).replace("Z99", "X")
+        attempt("data_stamp")
+        a_ids = pd.read_sql(select(m.audit_log.c.id).where(m.audit_log.c.tenant_id == "A"), store.engine)["id"]
+        b_ids = pd.read_sql(select(m.audit_log.c.id).where(m.audit_log.c.tenant_id == "B"), store.engine)["id"]
+        # B's audit rows interleave with A's: A's stamp counts only A's
+        assert ((b_ids > a_ids.min()) & (b_ids < a_ids.max())).any()
+        assert a.data_stamp() == (int(a_ids.max()), int((a_ids > a_ids.max() - 10_000).sum()))
         attempt("members")
         assert list(a.members()["user_name"]) == ["ann"]
         attempt("reference")
