@@ -120,6 +120,10 @@ def test_translations_fill_in_the_values_of_the_english_text():
          "không có điểm tự chấm")
     assert library_text("file Bảng điểm 2024.xlsx refused: it is protected by a password") == \
         "Tệp Bảng điểm 2024.xlsx bị từ chối: tệp có đặt mật khẩu."
+    assert library_text("appraisal fields change only while the assessment is submitted (unit A01, 2024 is draft)") == \
+        "phần thẩm định chỉ sửa được khi bản đánh giá đã nộp (đơn vị A01, năm 2024 đang ở trạng thái bản nháp)"
+    assert library_text("scores in forged.xlsx refused: 'eve' (editor) may not change these values; nothing was written") \
+        == "Điểm trong forged.xlsx bị từ chối: 'eve' (editor) không được sửa các giá trị này; chưa ghi gì."
     assert library_text("at most 2 points (max_points of node 2.2)", "en") == "at most 2 points (max_points of node 2.2)"
     assert library_text("a text no pattern knows") == "a text no pattern knows"
     assert library_text(None) is None and library_text(3.5) == 3.5
