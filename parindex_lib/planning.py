@@ -49,7 +49,7 @@ from sqlalchemy import delete, insert, select, update
 from . import models as m
 from .errors import AccessDenied, ConflictError, NotFound, ValidationError
 from .framework import DEFAULT_BANDS, Framework
-from .store import _text as _audit_text
+from .store import _changes, _row_conflict
 
 __all__ = [
     "POINTS_LOST_COLUMNS",
@@ -714,29 +714,6 @@ def _clean_action(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[
 
 
 
-def _audit_rows(row_key: str, old: Mapping[str, Any] | None, new: Mapping[str, Any], action: str,
-                version: int) -> list[dict[str, Any]]:
-    out = []
-    for field, value in new.items():
-        before = None if old is None else old.get(field)
-        if action == "insert" and value is None:
-            continue
-        if action == "update" and _same(before, value):
-            continue
-        out.append({"table_name": "action_plans", "row_key": row_key, "field": field,
-                    "old_value": _audit_text(before), "new_value": None if action == "delete" else _audit_text(value),
-                    "action": action, "version": version})
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) <= _TOL
-    return a == b
-
-
 _VALUE_FIELDS = ("node_code", "gap", "action", "owner", "deadline", "status")
 
 
@@ -849,8 +826,8 @@ def save_action(session: Any, unit_code: str, year: int, node_code: str | None =
                    "updated_by": session.user, "updated_at": now, **clean}
             new_id = conn.execute(insert(t).values(**row).returning(t.c.id)).scalar_one()
             shown = {k: clean.get(k) for k in _VALUE_FIELDS}
-            session._audit(conn, _audit_rows(f"{a.unit_code}/{a.year}/{clean['node_code']}/{new_id}", None, shown,
-                                             "insert", 1), reason, now)
+            row_key = f"{a.unit_code}/{a.year}/{clean['node_code']}/{new_id}"
+            session._audit(conn, _changes("action_plans", row_key, None, shown, "insert", 1), reason, now)
             return {"id": int(new_id), "version": 1}
         key = [t.c.tenant_id == session.tenant, t.c.id == int(action_id), t.c.unit_code == a.unit_code,
                t.c.year == int(a.year)]
@@ -859,23 +836,17 @@ def save_action(session: Any, unit_code: str, year: int, node_code: str | None =
             raise NotFound(f"no action #{action_id} in the plan of unit {a.unit_code}, {a.year} "
                            f"(removed meanwhile?) in tenant {session.tenant!r}")
         what = f"action #{cur.id} of unit {a.unit_code}, {a.year}, node {cur.node_code}"
-
-        def conflict(latest: Any) -> ConflictError:
-            field = next((k for k in clean if not _same(clean[k], latest._mapping[k])), next(iter(clean), "version"))
-            return ConflictError(what, field, clean.get(field), latest._mapping.get(field), latest.version,
-                                 latest.updated_by)
-
         if cur.version != expected_version:
-            raise conflict(cur)
-        diff = _audit_rows(f"{a.unit_code}/{a.year}/{cur.node_code}/{cur.id}", cur._mapping, clean, "update",
-                           expected_version + 1)
+            raise _row_conflict(what, clean, cur)
+        diff = _changes("action_plans", f"{a.unit_code}/{a.year}/{cur.node_code}/{cur.id}", cur._mapping, clean,
+                        "update", expected_version + 1)
         if not diff:
             return {"id": int(cur.id), "version": expected_version}
         changed = {d["field"]: clean[d["field"]] for d in diff}
         res = conn.execute(update(t).where(*key, t.c.version == expected_version).values(
             version=expected_version + 1, updated_by=session.user, updated_at=now, **changed))
         if res.rowcount != 1:
-            raise conflict(conn.execute(select(t).where(*key)).first())
+            raise _row_conflict(what, clean, conn.execute(select(t).where(*key)).first())
         session._audit(conn, diff, reason, now)
         return {"id": int(cur.id), "version": expected_version + 1}
 
@@ -923,8 +894,8 @@ def delete_action(session: Any, unit_code: str, year: int, action_id: int, *, ex
                                 -1 if latest is None else latest.version, None if latest is None else latest.updated_by)
         now = _now()
         shown = {k: cur._mapping[k] for k in _VALUE_FIELDS}
-        session._audit(conn, _audit_rows(f"{a.unit_code}/{a.year}/{cur.node_code}/{cur.id}", shown, shown, "delete",
-                                         cur.version), reason, now)
+        session._audit(conn, _changes("action_plans", f"{a.unit_code}/{a.year}/{cur.node_code}/{cur.id}", shown, shown,
+                                      "delete", cur.version), reason, now)
 
     session._run(body, write=True)
 

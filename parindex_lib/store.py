@@ -324,6 +324,32 @@ class _RowView:
             raise AttributeError(name) from None
 
 
+def _split_context(values: Mapping[str, Any]) -> tuple[_RowView, _RowView | None]:
+    """The assessment (``a_`` columns) and the stored score (``s_`` columns; None without one) of a save's context."""
+    assessment = _RowView({k[2:]: v for k, v in values.items() if k.startswith("a_")})
+    if values["s_id"] is None:
+        return assessment, None
+    return assessment, _RowView({k[2:]: v for k, v in values.items() if k.startswith("s_")})
+
+
+def _row_conflict(what: str, values: Mapping[str, Any], latest: Any) -> ConflictError:
+    """The conflict of writing ``values`` over the row stored now (``latest``; None: no row).
+
+    Names the first of ``values`` whose stored value differs (else the first of them, else
+    ``version``), with the stored value, version and author.
+    """
+    field = next((k for k in values if latest is None or not _same(values[k], latest._mapping[k])),
+                 next(iter(values), "version"))
+    return ConflictError(what, field, values.get(field), None if latest is None else latest._mapping.get(field),
+                         0 if latest is None else latest.version, None if latest is None else latest.updated_by)
+
+
+def _database_refusal(exc: BaseException) -> AccessDenied:
+    """A refusal of PostgreSQL's row-level security or role triggers (SQLSTATE 42501), in one sentence."""
+    reason = str(exc).splitlines()[0].removeprefix("parindex: ")
+    return AccessDenied(f"the database refused this change: {reason}")
+
+
 def _frame(rows: Iterable[Any], columns: list[str], text: Iterable[str] = ()) -> pd.DataFrame:
     """A DataFrame of query rows; ``text`` columns get the string dtype even when empty."""
     df = pd.DataFrame(list(rows), columns=columns)
@@ -466,8 +492,7 @@ class Store:
             except DBAPIError as exc:
                 # PostgreSQL's row-level security and role triggers (revision 0002) refuse with SQLSTATE 42501
                 if getattr(exc.orig, "sqlstate", None) == "42501":
-                    reason = str(exc.orig).splitlines()[0].removeprefix("parindex: ")
-                    raise AccessDenied(f"the database refused this change: {reason}") from None
+                    raise _database_refusal(exc.orig) from None
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -493,9 +518,8 @@ class Store:
                 finally:
                     if not conn.closed:
                         conn.autocommit = False
-            except psycopg.errors.InsufficientPrivilege as exc:
-                reason = str(exc).splitlines()[0].removeprefix("parindex: ")
-                raise AccessDenied(f"the database refused this change: {reason}") from None
+            except psycopg.errors.InsufficientPrivilege as exc:  # SQLSTATE 42501, as in _run
+                raise _database_refusal(exc) from None
             except psycopg.errors.UndefinedFunction:
                 raise _MissingFunction(sql) from None
             except psycopg.OperationalError:
@@ -1507,9 +1531,7 @@ class TenantSession:
             raise NotFound(f"no assessment for unit {unit_code!r}, year {year!r} in tenant {self.tenant!r}")
         if row.a_id is None:
             raise NotFound(f"no assessment for unit {unit_code!r}, year {y} in tenant {self.tenant!r}")
-        values = row._mapping
-        assessment = _RowView({k[2:]: values[k] for k in values.keys() if k.startswith("a_")})
-        score = None if row.s_id is None else _RowView({k[2:]: values[k] for k in values.keys() if k.startswith("s_")})
+        assessment, score = _split_context(row._mapping)
         if assessment.checksum not in self.store._frameworks:
             text_ = conn.execute(select(f.c.yaml).where(f.c.id == assessment.framework_ref)).scalar_one()
             self.store._framework(text_, assessment.checksum, assessment.framework_id)
@@ -2282,13 +2304,10 @@ class TenantSession:
                             has_evidence)
         return "update", {k: v for k, v in clean.items() if k in changed}, diff
 
-    def _score_conflict(self, a: Any, node_code: str, clean: Mapping[str, Any], latest: Any) -> ConflictError:
+    @staticmethod
+    def _score_conflict(a: Any, node_code: str, clean: Mapping[str, Any], latest: Any) -> ConflictError:
         """The conflict of a save of ``clean`` against the row stored now (None: no row)."""
-        field = next((k for k in clean if latest is None or not _same(clean[k], latest._mapping[k])),
-                     next(iter(clean)))
-        return ConflictError(f"unit {a.unit_code}, {a.year}, node {node_code}", field, clean[field],
-                             None if latest is None else latest._mapping[field],
-                             0 if latest is None else latest.version, None if latest is None else latest.updated_by)
+        return _row_conflict(f"unit {a.unit_code}, {a.year}, node {node_code}", clean, latest)
 
     def _save_score_by_functions(self, unit_code: str, year: Any, node_code: str, expected_version: int,
                                  reason: str | None, values: Mapping[str, Any]) -> int | None:
@@ -2330,9 +2349,7 @@ class TenantSession:
         values = dict(zip(_SCORE_CONTEXT_COLUMNS, row))
         if values["a_id"] is None:
             raise NotFound(f"no assessment for unit {unit!r}, year {year} in tenant {self.tenant!r}")
-        assessment = _RowView({k[2:]: v for k, v in values.items() if k.startswith("a_")})
-        score = None if values["s_id"] is None else _RowView(
-            {k[2:]: v for k, v in values.items() if k.startswith("s_")})
+        assessment, score = _split_context(values)
         return assessment, score, bool(values["has_evidence"])
 
     def _require_rules(self, a: Any, node: Mapping[str, Any], node_code: str, merged: Mapping[str, Any],
