@@ -35,12 +35,13 @@ from .framework import Framework
 from .importing import LONG_COLUMNS, _column_letter
 from .safety import escape_formula
 
-__all__ = ["LONG_COLUMNS", "FORMATS", "APPRAISAL_SHEET_HEADERS", "write_scores_file", "write_appraisal_sheet",
-           "write_table"]
+__all__ = ["LONG_COLUMNS", "FORMATS", "APPRAISAL_SHEET_HEADERS", "XLSX_TEXT_LIMIT", "write_scores_file",
+           "write_appraisal_sheet", "write_table", "write_xlsx_value", "xlsx_cell"]
 
 #: Formats :func:`write_table` writes.
 FORMATS = ("csv", "xlsx")
-_XLSX_TEXT_LIMIT = 32_767
+#: The most characters Excel keeps in one cell.
+XLSX_TEXT_LIMIT = 32_767
 _SCORE_NUMBERS = ("self_score", "appraised_score", "survey_points", "bonus", "penalty")
 
 #: The columns of :func:`write_appraisal_sheet`, in order, and their Vietnamese headers (each one a
@@ -273,7 +274,7 @@ def _appraisal_xlsx(table: pd.DataFrame, framework: Framework, target: Any) -> N
                     if v is not None and v is not pd.NA:
                         ws.write_number(i, j, int(v))
                 else:
-                    write_xlsx_value(ws, i, j, None if isinstance(v, str) and not v else _cell(v))
+                    write_xlsx_value(ws, i, j, None if isinstance(v, str) and not v else xlsx_cell(v))
         first, end = hrow + 1, hrow + max(len(table), 1)
         a, mx = at["appraised_score"], at["max_points"]
         cell = f"{_column_letter(a)}{first + 1}"
@@ -405,10 +406,10 @@ def _write_xlsx(df: pd.DataFrame, target: Any, sheet_name: str) -> None:
         else:
             vals = []
             for i, v in enumerate(col.tolist()):
-                v = _cell(v)
-                if isinstance(v, str) and len(v) > _XLSX_TEXT_LIMIT:
+                v = xlsx_cell(v)
+                if isinstance(v, str) and len(v) > XLSX_TEXT_LIMIT:
                     too_long.append({"row": i + 2, "column": str(c), "value": v[:40] + "...",
-                                     "expected": f"text of at most {_XLSX_TEXT_LIMIT:,} characters (Excel's limit per "
+                                     "expected": f"text of at most {XLSX_TEXT_LIMIT:,} characters (Excel's limit per "
                                                  "cell); export as CSV instead"})
                 vals.append(v)
             columns.append(vals)
@@ -452,17 +453,21 @@ def write_xlsx_value(ws: Any, row: int, col: int, value: Any) -> None:
         ws.write_number(row, col, value)
 
 
-def _cell(v: Any) -> Any:
-    """A text-column value ready for xlsx: escaped text, numbers, or None for blanks."""
+def xlsx_cell(v: Any, limit: int | None = None) -> Any:
+    """A value ready for :func:`write_xlsx_value`: escaped text, a number, a bool, or None for blanks.
+
+    Missing values (None, NA, NaT, NaN) and infinities are None; text is
+    escaped so a spreadsheet never reads it as a formula
+    (:func:`parindex_lib.safety.escape_formula`), cut to ``limit``
+    characters first when one is given (Excel keeps at most 32,767 per
+    cell).
+    """
     if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, float) and math.isnan(v):
         return None
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if isinstance(v, (int, float, np.integer, np.floating)):
         x = float(v)
         return None if not math.isfinite(x) else (int(v) if isinstance(v, (int, np.integer)) else x)
-    if isinstance(v, str):
-        return escape_formula(v)
-    return escape_formula(str(v))
+    text = v if isinstance(v, str) else str(v)
+    return escape_formula(text if limit is None else text[:limit])

@@ -46,10 +46,9 @@ from matplotlib.figure import Figure
 
 from . import planning
 from .errors import ParindexError, ValidationError
-from .exporting import write_xlsx_value
+from .exporting import XLSX_TEXT_LIMIT, write_xlsx_value, xlsx_cell
 from .framework import Framework
 from .i18n import normalise_lang, number, t
-from .safety import escape_formula
 
 __all__ = [
     "EvidencePack",
@@ -70,7 +69,6 @@ PROFILE_COLUMNS = ["node_code", "level", "name_vi", "name_en", "points", "max_po
                    "rank_change", "group", "median_index_pct", "best_index_pct"]
 _SHOWN_ROWS = 25
 _CORR_SHOWN = 60
-_XLSX_TEXT_LIMIT = 32_767
 
 
 @dataclass(frozen=True)
@@ -684,15 +682,7 @@ def evidence_pack_html(source: Any, unit_code: str | None = None, year: int | No
 # -- xlsx -------------------------------------------------------------------------------------------------
 
 def _cell(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        x = float(v)
-        return None if not math.isfinite(x) else (int(v) if isinstance(v, (int, np.integer)) else x)
-    s = str(v)
-    return escape_formula(s[:_XLSX_TEXT_LIMIT])
+    return xlsx_cell(v, limit=XLSX_TEXT_LIMIT)
 
 
 def evidence_pack_xlsx(source: Any, unit_code: str | None = None, year: int | None = None,
