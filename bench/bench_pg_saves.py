@@ -154,6 +154,13 @@ def _editor(app_url: str, job: dict, leaves: list, saves: int, barrier, out, fun
         store.dispose()
 
 
+def _proc_cpu_seconds(stat_text: str, reaped: bool = False) -> float:
+    """CPU seconds (user + system) of a process from its ``/proc/<pid>/stat`` text; ``reaped``: plus its
+    waited-for children's."""
+    fields = stat_text.rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_cpu_seconds() -> float | None:
     """CPU seconds used so far by the PostgreSQL servers on this machine (None if none is visible).
 
@@ -161,7 +168,6 @@ def _server_cpu_seconds() -> float | None:
     postmaster's reaped children), so the backends of editors that have disconnected still count.
     """
     total, seen = 0.0, False
-    tick = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
@@ -169,8 +175,7 @@ def _server_cpu_seconds() -> float | None:
             continue
         name = raw[raw.find("(") + 1:raw.rfind(")")]
         if name.startswith("postgres"):
-            fields = raw.rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15]) / tick
+            total += _proc_cpu_seconds(raw, reaped=True)
             seen = True
     return total if seen else None
 
@@ -289,8 +294,7 @@ def cpu_per_save(owner_url: str, app_url: str, saves: int = 400, functions: bool
             return None
 
         def backend_seconds() -> float:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return _proc_cpu_seconds(stat.read_text())
 
         with app.session(tenant=TENANT, user="solo") as s:
             versions = {r.node_code: int(r.version) for r in s.scores(year=YEAR, unit_codes=unit).itertuples()}
@@ -353,15 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     setup = _setup_module()
 
     def go(admin_url: str, functions: bool) -> dict:
-        import psycopg
         import uuid
-
-        from sqlalchemy.engine import make_url
 
         suffix = uuid.uuid4().hex[:8]
         db, owner, app = f"bench_{suffix}", f"bench_owner_{suffix}", f"bench_app_{suffix}"
         owner_url, app_url = setup.create_roles_and_database(admin_url, db, owner, app)
-        admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
         try:
             setup.migrate_and_grant(owner_url, app)
             load_before = os.getloadavg()[0]
@@ -371,10 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["cpu_per_save"] = cpu_per_save(owner_url, app_url, functions=functions)
             return {k: v for k, v in figures.items() if k not in ("results", "setup")}
         finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                conn.execute(f'DROP ROLE IF EXISTS "{app}"')
-                conn.execute(f'DROP ROLE IF EXISTS "{owner}"')
+            setup.drop_roles_and_database(admin_url, db, owner, app)
 
     def both(admin_url: str) -> dict:
         out = {"functions": go(admin_url, True)}

@@ -65,22 +65,15 @@ class Deployment:
 @contextmanager
 def deployment(admin_url: str, prefix: str = "pi") -> Iterator[Deployment]:
     """A fresh database with an owner and an application role (dropped afterwards)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
     setup = setup_module_of_deploy()
     suffix = uuid.uuid4().hex[:10]
     db, owner, app = f"{prefix}_db_{suffix}", f"{prefix}_owner_{suffix}", f"{prefix}_app_{suffix}"
     owner_url, app_url = setup.create_roles_and_database(admin_url, db, owner, app)
-    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         setup.migrate_and_grant(owner_url, app)
         yield Deployment(admin_url, db, owner, app, owner_url, app_url)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            conn.execute(f'DROP ROLE IF EXISTS "{app}"')
-            conn.execute(f'DROP ROLE IF EXISTS "{owner}"')
+        setup.drop_roles_and_database(admin_url, db, owner, app)
 
 
 @contextmanager

@@ -82,6 +82,20 @@ def create_roles_and_database(admin_url: str, database: str, owner: str, app: st
     return (owner_url.render_as_string(hide_password=False), app_url.render_as_string(hide_password=False))
 
 
+def drop_roles_and_database(admin_url: str, database: str, owner: str, app: str) -> None:
+    """Drop the database (closing its connections) and the two roles: the inverse of :func:`create_roles_and_database`.
+
+    For throwaway databases (the test suite, the benchmarks); absent ones are skipped.
+    """
+    for name in (database, owner, app):
+        if not _NAME.match(name):
+            raise SystemExit(f"{name!r}: use lower-case letters, digits and '_'")
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        for role in (app, owner):
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
 def migrate_and_grant(owner_url: str, app: str) -> list[str]:
     """As the owner: close the public schema to others, migrate to the newest schema, grant the application role.
 
