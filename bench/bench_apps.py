@@ -87,20 +87,25 @@ def wait_refilled(server: VoilaServer, before: int, timeout: float = 180.0) -> N
         time.sleep(0.2)
     quiet = 0
     while time.monotonic() < deadline and quiet < 3:
-        busy = 0.0
-        for proc in psutil.Process(server.proc.pid).children(recursive=True):
-            try:
-                busy += proc.cpu_percent(interval=None)
-            except psutil.Error:
-                pass
+        # cpu_percent(None) measures since the previous call on the same Process object: the
+        # first call on each child starts the interval, the second one reads it
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        _cpu_percent(children)
         time.sleep(0.4)
-        busy = 0.0
-        for proc in psutil.Process(server.proc.pid).children(recursive=True):
-            try:
-                busy += proc.cpu_percent(interval=None)
-            except psutil.Error:
-                pass
-        quiet = quiet + 1 if busy < 5.0 else 0
+        quiet = quiet + 1 if _cpu_percent(children) < 5.0 else 0
+
+
+def _cpu_percent(procs: list) -> float:
+    """Summed CPU percent of ``procs`` since the previous call on the same objects (gone ones count 0)."""
+    import psutil
+
+    busy = 0.0
+    for proc in procs:
+        try:
+            busy += proc.cpu_percent(interval=None)
+        except psutil.Error:
+            pass
+    return busy
 
 
 def load_time(browser, server: VoilaServer, notebook: str, query: str, ready: str | list[str]
