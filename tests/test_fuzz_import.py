@@ -285,6 +285,16 @@ def check_failure_table(err: ValidationError, path: Path, n_rows: int) -> None:
         assert r is None or (isinstance(r, int) and 1 <= r <= n_rows), (r, str(err))
 
 
+def import_or_refuse_cleanly(store: Store, path: Path, n_rows: int) -> tuple[str, object]:
+    """Import ``path``: a refusal must carry a well-formed failure table and leave the store as it was."""
+    before = bc.store_checksum(store.engine)
+    outcome, result = attempt(store, path)
+    if outcome != "imported":
+        check_failure_table(result, path, n_rows=n_rows)
+        assert bc.store_checksum(store.engine) == before, "a refused file changed the store"
+    return outcome, result
+
+
 def check_stored_and_round_trip(store: Store, scores: pd.DataFrame, folder: Path) -> None:
     """The store holds what was read; its scores exported and read back are equal."""
     with store.session(tenant=bc.TENANT, user=bc.USER) as s:
@@ -325,14 +335,10 @@ def test_valid_sheets_import_exactly_and_round_trip(fresh, sheet, fmt):
 def test_hostile_sheets_import_cleanly_or_fail_cleanly(fresh, sheet, fmt):
     with fresh as (store, folder):
         path = write_sheet(sheet["rows"], fmt, folder)
-        before = bc.store_checksum(store.engine)
-        outcome, result = attempt(store, path)
+        outcome, result = import_or_refuse_cleanly(store, path, n_rows=len(sheet["rows"]) + fmt["titles"])
         event(f"{outcome} ({sheet['layout']}, {fmt['kind']})")
         if outcome == "imported":
             check_stored_and_round_trip(store, result, folder)
-        else:
-            check_failure_table(result, path, n_rows=len(sheet["rows"]) + fmt["titles"])
-            assert bc.store_checksum(store.engine) == before, "a refused file changed the store"
 
 
 @FUZZ
@@ -341,12 +347,8 @@ def test_random_bytes_never_escape(fresh, data, name):
     with fresh as (store, folder):
         path = folder / name
         path.write_bytes(data)
-        before = bc.store_checksum(store.engine)
-        outcome, result = attempt(store, path)
+        outcome, _ = import_or_refuse_cleanly(store, path, n_rows=10**6)
         event(outcome)
-        if outcome != "imported":
-            check_failure_table(result, path, n_rows=10**6)
-            assert bc.store_checksum(store.engine) == before
 
 
 @pytest.fixture(scope="module")
@@ -376,9 +378,5 @@ def test_damaged_workbooks_never_escape(fresh, good_workbook, flips, part):
             for where, byte in flips:
                 data[int(where * len(data))] = byte
             path.write_bytes(bytes(data))
-        before = bc.store_checksum(store.engine)
-        outcome, result = attempt(store, path)
+        outcome, _ = import_or_refuse_cleanly(store, path, n_rows=10**6)
         event(outcome)
-        if outcome != "imported":
-            check_failure_table(result, path, n_rows=10**6)
-            assert bc.store_checksum(store.engine) == before
