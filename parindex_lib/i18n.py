@@ -255,6 +255,12 @@ def library_text(text: Any, lang: str = DEFAULT_LANG) -> Any:
     """
     if not isinstance(text, str) or not text:
         return text
+    return _library_text(text, normalise_lang(lang))
+
+
+@lru_cache(maxsize=4096)
+def _library_text(text: str, lang: str) -> str:
+    # a failure table repeats the same few texts on many rows: each is matched once
     return _translate(text, library_patterns(lang), 0)
 
 
